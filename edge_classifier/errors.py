@@ -1,0 +1,139 @@
+"""The package's exception hierarchy.
+
+Every error a user can meet names the thing, the cause and the fix. Catch
+:class:`EdgeClassifierError` to handle them all; catch a child to handle one cause.
+"""
+
+from __future__ import annotations
+
+
+class EdgeClassifierError(Exception):
+    """Base of every error raised by edge_classifier and its converters.
+
+    Args:
+        thing: what failed (a file path, a device, a camera), shown first.
+        cause: why it failed, in the user's terms.
+        fix: what to do about it; optional when there is nothing to do.
+    """
+
+    def __init__(self, thing: str, cause: str, fix: str = "") -> None:
+        self.thing = thing
+        self.cause = cause
+        self.fix = fix
+        message = f"{thing}: {cause}"
+        if fix:
+            message += f"\n  fix: {fix}"
+        super().__init__(message)
+
+
+# --- models and their contract -------------------------------------------------------
+class ModelError(EdgeClassifierError):
+    """A model file is missing, unreadable, corrupt, or not an image classifier."""
+
+
+class LabelsError(ModelError):
+    """A labels file is missing, unreadable, or does not match the model's outputs."""
+
+
+class SpecError(ModelError):
+    """A ModelSpec field is invalid or contradicts the model."""
+
+
+# --- images -------------------------------------------------------------------------
+class ImageError(EdgeClassifierError):
+    """An image is missing, unreadable, empty, or of an unsupported kind."""
+
+
+# --- back-ends ----------------------------------------------------------------------
+class BackendUnavailableError(EdgeClassifierError):
+    """No usable TFLite runtime, or the requested one is not installed."""
+
+
+class InferenceError(EdgeClassifierError):
+    """The interpreter failed while running a model."""
+
+
+# --- Edge TPU -----------------------------------------------------------------------
+class EdgeTpuError(EdgeClassifierError):
+    """The Edge TPU could not be used; each child names one cause."""
+
+
+class EdgeTpuLibraryMissingError(EdgeTpuError):
+    """libedgetpu is not installed or cannot be loaded."""
+
+
+class EdgeTpuNotFoundError(EdgeTpuError):
+    """libedgetpu is present but no Edge TPU device is attached."""
+
+
+class EdgeTpuPermissionError(EdgeTpuError):
+    """An Edge TPU is present but this user may not open it (udev rule, plugdev group)."""
+
+
+class EdgeTpuBusyError(EdgeTpuError):
+    """The Edge TPU is held by another process."""
+
+
+class EdgeTpuDriverError(EdgeTpuError):
+    """A PCIe Edge TPU is present but its gasket/apex driver is not loaded."""
+
+
+class EdgeTpuVersionError(EdgeTpuError):
+    """libedgetpu and the TFLite runtime, or the model and libedgetpu, do not fit together."""
+
+
+class NotCompiledForEdgeTpuError(EdgeTpuError):
+    """A model without an edgetpu-custom-op was asked to run on the Edge TPU."""
+
+
+class CpuTwinMissingError(EdgeTpuError):
+    """An _edgetpu model must fall back to the CPU, but its CPU twin file is missing."""
+
+
+class AcceleratorLostError(EdgeTpuError):
+    """The accelerator (or the worker process that drove it) died while running."""
+
+
+# --- sources, sinks, the loop ---------------------------------------------------------
+class SourceError(EdgeClassifierError):
+    """A frame source (camera, stream, video, images) cannot be opened or read."""
+
+
+class CameraNotFoundError(SourceError):
+    """No camera at the requested index or path."""
+
+
+class CameraBusyError(SourceError):
+    """The camera is held by another process."""
+
+
+class CameraTimeoutError(SourceError):
+    """A camera or stream stopped delivering frames."""
+
+
+class SinkError(EdgeClassifierError):
+    """A result sink (file, window, recording, broker, webhook) failed."""
+
+
+class ConfigError(EdgeClassifierError):
+    """A configuration file or option is invalid."""
+
+
+# --- host-side converters -------------------------------------------------------------
+class ConversionError(EdgeClassifierError):
+    """A model could not be loaded, calibrated, quantized, or validated."""
+
+
+class CalibrationError(ConversionError):
+    """The calibration or validation images are missing or unreadable."""
+
+
+class WeightsError(ConversionError):
+    """A weights file is missing, not a state_dict, or holds forbidden pickle globals."""
+
+
+class CompilerError(EdgeClassifierError):
+    """edgetpu_compiler is missing, failed, timed out, or wrote an unusable file."""
+
+
+__all__ = [name for name, obj in dict(globals()).items() if isinstance(obj, type) and issubclass(obj, Exception)]
