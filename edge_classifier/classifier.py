@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,9 +15,12 @@ from .backends.base import Backend, BackendInfo
 from .backends.select import open_backend, read_model
 from .errors import ModelError
 from .postprocess import Classification, class_scores, classes_from_scores
-from .preprocess import ImageInput, fit_to_input, letterbox_pad_value, load_image, quantize_pixels
+from .preprocess import RESAMPLE_MODES, ImageInput, fit_to_input, letterbox_pad_value, load_image, quantize_pixels, resample_for
 from .spec import ModelSpec, SpecOverrides, build_spec
 from .tflite_file import ModelFileInfo
+
+if TYPE_CHECKING:
+    from .results import Result
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,8 @@ class Classifier:
         top_k: how many classes :meth:`classify` returns.
         min_score: drop classes scoring below this.
         overrides: spec fields to override (mean, std, resize, color_order, label_offset, ...).
+        resample: ``auto`` (Lanczos for files and PIL images, the fast box cascade for numpy
+            frames), ``fast`` or ``exact``; see :mod:`edge_classifier.preprocess`.
 
     Raises:
         ModelError: missing, corrupt or non-classifier model; labels that do not fit.
@@ -102,9 +107,16 @@ class Classifier:
         top_k: int = 5,
         min_score: float = 0.0,
         overrides: SpecOverrides | None = None,
+        resample: str = "auto",
     ) -> None:
+        if resample not in RESAMPLE_MODES:
+            from .errors import SpecError
+
+            raise SpecError(f"resample={resample!r}", "is not a resampling mode", f"use one of {', '.join(RESAMPLE_MODES)}")
+        self.resample = resample
         path = Path(model) if model is not None else default_model_path()
         data, info = read_model(path)
+        _check_is_classifier(info, str(path))
         self.model_info: ModelFileInfo = info
         self.top_k = top_k
         self.min_score = min_score
@@ -147,11 +159,17 @@ class Classifier:
         return self._backend
 
     # --- inference ---------------------------------------------------------------------
-    def predict_rgb(self, rgb: np.ndarray) -> Prediction:
-        """Classify an RGB uint8 frame (HxWx3) that is already decoded; the per-frame hot path."""
+    def predict_rgb(self, rgb: np.ndarray, *, resample: str | None = None) -> Prediction:
+        """Classify an RGB uint8 frame (HxWx3) that is already decoded; the per-frame hot path.
+
+        Args:
+            rgb: the frame.
+            resample: ``fast`` or ``exact``; default the classifier's (``auto`` means ``fast`` here).
+        """
         backend = self._require()
         t0 = time.perf_counter()
-        fitted = fit_to_input(rgb, self.spec.input_size, self.spec.resize, self._pad)
+        mode = resample or self.resample
+        fitted = fit_to_input(rgb, self.spec.input_size, self.spec.resize, self._pad, "fast" if mode == "auto" else mode)
         quantize_pixels(fitted, self.spec, out=backend.input_buffer())
         t1 = time.perf_counter()
         backend.invoke()
@@ -169,7 +187,7 @@ class Classifier:
         """
         t0 = time.perf_counter()
         rgb = load_image(image, bgr=bgr)
-        pred = self.predict_rgb(rgb)
+        pred = self.predict_rgb(rgb, resample=resample_for(image, self.resample))
         pred.timings["decode"] = time.perf_counter() - t0 - sum(pred.timings.values())
         return pred
 
@@ -189,6 +207,17 @@ class Classifier:
             return pred.classes
         return classes_from_scores(pred.scores, self.spec, top_k, self.min_score)
 
+    def stream(self, source: Any, **options: Any) -> Iterator[Result]:
+        """Classify frames from a source as they come (see :func:`edge_classifier.pipeline.stream`).
+
+        Args:
+            source: a Source (see :mod:`edge_classifier.sources`) or anything ``sources.open`` accepts.
+            **options: passed to :func:`edge_classifier.pipeline.stream` (smoothing, max_frames, ...).
+        """
+        from .pipeline import stream
+
+        return stream(self, source, **options)
+
     # --- lifetime ----------------------------------------------------------------------
     def close(self) -> None:
         """Release the interpreter and any accelerator. Safe to call twice."""
@@ -205,6 +234,17 @@ class Classifier:
     def __repr__(self) -> str:
         state = str(self._backend.info) if self._backend else "closed"
         return f"Classifier({str(self.model_path)!r}, {state})"
+
+
+def _check_is_classifier(info: ModelFileInfo, name: str) -> None:
+    """Refuse detection, segmentation and pose models before an interpreter is built for them."""
+    sg = info.main
+    if len(sg.inputs) != 1 or len(sg.outputs) != 1:
+        raise ModelError(
+            name,
+            f"is not an image classifier: it has {len(sg.inputs)} inputs and {len(sg.outputs)} outputs",
+            "use a classifier with one image input and one score output (detection, pose and segmentation models are not supported)",
+        )
 
 
 def _associated(info: ModelFileInfo, data: bytes | None, path: str) -> dict[str, bytes]:

@@ -1,0 +1,1 @@
+"""edge_classifier test suite."""
