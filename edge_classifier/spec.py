@@ -85,7 +85,7 @@ class ModelSpec:
         if self.input_dtype not in ("uint8", "int8") or self.input_scale <= 0:
             return False
         shift = 0 if self.input_dtype == "uint8" else -128
-        for m, s in zip(self.mean, self.std):
+        for m, s in zip(self.mean, self.std, strict=True):
             gain = 1.0 / (s * self.input_scale)
             offset = self.input_zero_point - m * gain
             # q = gain * p + offset must equal p + shift within 0.5 at both ends of the pixel range.
