@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import io
 import zipfile
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ class OpInfo:
         version: the op version recorded in the operator code table.
         inputs: tensor indices read by the op (-1 for an omitted optional input).
         outputs: tensor indices written by the op.
+        options: the op's builtin options in snake_case (``{"stride_w": 2, "padding": 0, ...}``;
+            enums as their integer codes, empty for ops without options and for custom ops).
     """
 
     index: int
@@ -42,6 +45,7 @@ class OpInfo:
     version: int
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+    options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def is_custom(self) -> bool:
@@ -62,6 +66,12 @@ class TensorInfo:
     zero_points: tuple[int, ...]
     quantized_dimension: int
     is_constant: bool
+    buffer: int = 0
+
+    @property
+    def is_dynamic(self) -> bool:
+        """True when a dimension is only known at run time (-1 in the shape signature)."""
+        return any(d < 0 for d in self.shape_signature)
 
 
 @dataclass(frozen=True)
@@ -130,6 +140,11 @@ def builtin_op_name(code: int) -> str:
     return _enum_names("BuiltinOperator").get(code, f"BUILTIN_{code}")
 
 
+def enum_name(enum: str, code: int) -> str:
+    """The name of a value of one of the schema's enums (``enum_name("ActivationFunctionType", 3)`` -> ``RELU6``)."""
+    return _enum_names(enum).get(code, str(code))
+
+
 def read_model_bytes(path: str | Path) -> bytes:
     """Read a model file and check that it is a TFLite flatbuffer.
 
@@ -183,7 +198,71 @@ def _tensor_info(schema: Any, t: Any, index: int, model: Any) -> TensorInfo:
         zero_points=zps,
         quantized_dimension=qdim,
         is_constant=is_const,
+        buffer=int(t.Buffer()),
     )
+
+
+def _snake(name: str) -> str:
+    return "".join("_" + c.lower() if c.isupper() else c for c in name).lstrip("_")
+
+
+def _plain(value: Any) -> Any:
+    # The generated object API hands out numpy arrays and nested option objects; keep only plain values.
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    if hasattr(value, "__dict__"):
+        return {_snake(k): _plain(v) for k, v in vars(value).items()}
+    return value
+
+
+def _op_options(schema: Any, op: Any) -> dict[str, Any]:
+    obj = schema.BuiltinOptionsCreator(op.BuiltinOptionsType(), op.BuiltinOptions())
+    if obj is None and hasattr(op, "BuiltinOptions2Type"):
+        # Ops added after the first union ran out of slots keep their options in BuiltinOptions2.
+        obj = schema.BuiltinOptions2Creator(op.BuiltinOptions2Type(), op.BuiltinOptions2())
+    if obj is None:
+        return {}
+    plain = _plain(obj)
+    return plain if isinstance(plain, dict) else {}
+
+
+def tensor_data(data: bytes, tensor: TensorInfo) -> Any:
+    """The values of a constant tensor as a numpy array of its shape, or None if it has no data.
+
+    Args:
+        data: the model file's bytes (as given to :func:`parse_model`).
+        tensor: a tensor of that model.
+    """
+    import numpy as np
+
+    dtypes = {
+        "float32": np.float32, "float16": np.float16, "float64": np.float64, "int8": np.int8, "uint8": np.uint8,
+        "int16": np.int16, "uint16": np.uint16, "int32": np.int32, "uint32": np.uint32, "int64": np.int64,
+        "uint64": np.uint64, "bool": np.bool_,
+    }
+    if not tensor.is_constant or tensor.dtype not in dtypes:
+        return None
+    schema = _schema()
+    model = schema.Model.GetRootAs(data, 0)
+    if tensor.buffer >= model.BuffersLength():
+        return None
+    buf = model.Buffers(tensor.buffer)
+    if buf.DataLength() > 0:
+        raw = buf.DataAsNumpy().tobytes()
+    elif buf.Offset() > 1:
+        # Models over 2 GB keep buffers after the flatbuffer, addressed by offset and size.
+        raw = data[int(buf.Offset()) : int(buf.Offset()) + int(buf.Size())]
+    else:
+        return None
+    arr: Any = np.frombuffer(raw, dtype=dtypes[tensor.dtype])
+    try:
+        return arr.reshape(tensor.shape) if tensor.shape else arr.reshape(())
+    except ValueError:
+        return arr
 
 
 def parse_model(data: bytes, name: str = "<model>") -> ModelFileInfo:
@@ -218,6 +297,7 @@ def parse_model(data: bytes, name: str = "<model>") -> ModelFileInfo:
                         version=version,
                         inputs=tuple(int(op.Inputs(j)) for j in range(op.InputsLength())),
                         outputs=tuple(int(op.Outputs(j)) for j in range(op.OutputsLength())),
+                        options=_op_options(schema, op) if builtin != "CUSTOM" else {},
                     )
                 )
             tensors = tuple(_tensor_info(schema, sg.Tensors(i), i, model) for i in range(sg.TensorsLength()))
