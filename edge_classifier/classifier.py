@@ -84,6 +84,9 @@ class Classifier:
         overrides: spec fields to override (mean, std, resize, color_order, label_offset, ...).
         resample: ``auto`` (Lanczos for files and PIL images, the fast box cascade for numpy
             frames), ``fast`` or ``exact``; see :mod:`edge_classifier.preprocess`.
+        isolate: run the interpreter in a worker process, so that an accelerator lost mid-run raises
+            AcceleratorLostError (or, on ``device="auto"``, hands over to the CPU) instead of aborting
+            this process; None: on for the Edge TPU, off for the CPU.
 
     Raises:
         ModelError: missing, corrupt or non-classifier model; labels that do not fit.
@@ -108,6 +111,7 @@ class Classifier:
         min_score: float = 0.0,
         overrides: SpecOverrides | None = None,
         resample: str = "auto",
+        isolate: bool | None = None,
     ) -> None:
         if resample not in RESAMPLE_MODES:
             from .errors import SpecError
@@ -121,7 +125,7 @@ class Classifier:
         self.top_k = top_k
         self.min_score = min_score
         self._backend: Backend | None = None
-        backend_obj, used_path = open_backend(data, info, str(path), runtime=backend, device=device, num_threads=num_threads)
+        backend_obj, used_path = open_backend(data, info, str(path), runtime=backend, device=device, num_threads=num_threads, isolate=isolate)
         self._backend = backend_obj
         self.model_path = Path(used_path)
         if used_path != str(path):

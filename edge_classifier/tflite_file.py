@@ -153,7 +153,7 @@ def read_model_bytes(path: str | Path) -> bytes:
     """
     p = Path(path)
     if not p.exists():
-        raise ModelError(str(p), "no such model file", "check the path, or omit --model to use the bundled default")
+        raise ModelError(str(p), "no such model file", "check the path (edge-classifier uses its bundled model when no model is given)")
     if p.is_dir():
         raise ModelError(str(p), "is a directory, not a .tflite file", "pass the path of the .tflite file itself")
     try:

@@ -211,6 +211,7 @@ def open_backend(
     runtime: str | None = None,
     device: str = "auto",
     num_threads: int | None = None,
+    isolate: bool | None = None,
 ) -> tuple[Backend, str]:
     """Load ``model`` on the best runtime and device for it.
 
@@ -221,6 +222,8 @@ def open_backend(
         runtime: a runtime name to force, or None/``auto``.
         device: ``auto``, ``cpu``, ``edgetpu`` or a Coral device string (``usb``, ``usb:0``, ``pci:0``, ``:0``).
         num_threads: CPU threads; defaults to the cores this process may use.
+        isolate: run the interpreter in a worker process (see :mod:`edge_classifier.edgetpu.worker`);
+            None: on for the Edge TPU, off for the CPU.
 
     Returns:
         (backend, path of the model actually loaded).
@@ -231,12 +234,16 @@ def open_backend(
     rt, reason, notes = select_runtime(runtime)
     threads = num_threads if num_threads and num_threads > 0 else default_threads()
     if device == "cpu" or (device == "auto" and not model_info.is_edgetpu_compiled):
+        if isolate:
+            from . import edgetpu
+
+            return edgetpu.open_isolated_cpu_backend(rt, reason, notes, model_path, device=device, num_threads=threads)
         interp = make_interpreter(rt, model, model_path, threads)
         why = reason if device == "cpu" else f"{reason}; CPU because the model is not compiled for the Edge TPU"
         return Backend(interp, BackendInfo(rt.name, rt.version, "cpu", why, threads, model_path, notes)), model_path
     from . import edgetpu
 
-    return edgetpu.open_edgetpu_backend(rt, reason, notes, model, model_info, model_path, device=device, num_threads=threads)
+    return edgetpu.open_edgetpu_backend(rt, reason, notes, model, model_info, model_path, device=device, num_threads=threads, isolate=isolate)
 
 
 def read_model(path: str | Path) -> tuple[bytes, ModelFileInfo]:
