@@ -1,0 +1,175 @@
+"""Calibration and validation samples from an image folder, through the runtime's own preprocessing.
+
+Every sample is made by :mod:`edge_classifier.preprocess` (``load_image`` -> ``fit_to_input`` ->
+``quantize_pixels`` with the float32 spec, which gives ``(pixel - mean) / std``), so the INT8
+ranges are measured on exactly what the runtime will feed the model. Never random noise: noise
+has none of the statistics of photos and gives ranges that clip real activations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from edge_classifier.errors import CalibrationError, ImageError
+from edge_classifier.preprocess import (
+    IMAGE_EXTENSIONS,
+    fit_to_input,
+    letterbox_pad_value,
+    list_images,
+    load_image,
+    quantize_pixels,
+)
+from edge_classifier.spec import ModelSpec
+
+DEFAULT_SAMPLES = 300
+
+
+def find_images(folder: str | Path, role: str = "calibration") -> list[Path]:
+    """Every image under ``folder`` (recursive, the types the runtime reads), sorted.
+
+    Raises:
+        CalibrationError: the folder is missing, not a folder, or holds no images.
+    """
+    root = Path(folder)
+    flag = "--calib" if role == "calibration" else "--val"
+    if not root.exists():
+        raise CalibrationError(str(root), f"the {role} folder does not exist", f"give {flag} a folder of photos like those the model will see")
+    if not root.is_dir():
+        raise CalibrationError(str(root), f"the {role} path is not a folder", f"give {flag} a folder (searched recursively)")
+    images = list_images(root, recursive=True)
+    if not images:
+        raise CalibrationError(
+            str(root),
+            f"the {role} folder holds no images ({', '.join(IMAGE_EXTENSIONS)}, searched recursively)",
+            "put a few hundred representative photos in it; never calibrate on random noise",
+        )
+    return images
+
+
+def load_rgb(path: Path, role: str = "calibration") -> np.ndarray:
+    """Decode one image with the runtime's loader.
+
+    Raises:
+        CalibrationError: the image cannot be read.
+    """
+    try:
+        return load_image(path)
+    except ImageError as exc:
+        raise CalibrationError(str(path), f"a {role} image cannot be read ({exc.cause})", "remove or replace the file") from exc
+
+
+def preprocess(rgb: np.ndarray, spec: ModelSpec) -> np.ndarray:
+    """The float model input for one RGB frame: the runtime's fit and normalisation, float32 spec."""
+    fitted = fit_to_input(rgb, spec.input_size, spec.resize, pad_value=letterbox_pad_value(spec))
+    return quantize_pixels(fitted, spec)
+
+
+def augment(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A random crop (35-100 % of the area, aspect 3:4..4:3) and a horizontal flip half the time."""
+    h, w = rgb.shape[:2]
+    area = rng.uniform(0.35, 1.0) * h * w
+    aspect = float(np.exp(rng.uniform(np.log(3 / 4), np.log(4 / 3))))
+    ch = int(min(h, max(8, round(np.sqrt(area / aspect)))))
+    cw = int(min(w, max(8, round(np.sqrt(area * aspect)))))
+    top = int(rng.integers(0, h - ch + 1))
+    left = int(rng.integers(0, w - cw + 1))
+    out = rgb[top : top + ch, left : left + cw]
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    return np.ascontiguousarray(out)
+
+
+@dataclass(frozen=True)
+class SampleSet:
+    """Preprocessed float samples and where they came from."""
+
+    samples: np.ndarray
+    images: tuple[Path, ...]
+    augmented: int
+
+
+def build_samples(
+    images: Sequence[Path],
+    spec: ModelSpec,
+    count: int = DEFAULT_SAMPLES,
+    *,
+    augment_small: bool = False,
+    seed: int = 0,
+    progress: bool = True,
+) -> SampleSet:
+    """Up to ``count`` float samples: every image once (evenly spaced if there are more), then,
+    with ``augment_small``, seeded random crops/flips of them until ``count`` is reached.
+
+    Raises:
+        CalibrationError: an image cannot be read, or ``count`` is not positive.
+    """
+    if count <= 0:
+        raise CalibrationError("--num-calib", f"must be positive, got {count}", "use e.g. --num-calib 300")
+    if len(images) > count:
+        idx = np.linspace(0, len(images) - 1, count).round().astype(int)
+        chosen = [images[i] for i in sorted(set(idx.tolist()))]
+    else:
+        chosen = list(images)
+    total = count if augment_small else len(chosen)
+    h, w = spec.input_size
+    out = np.empty((total, h, w, 3), dtype=np.float32)
+    rng = np.random.default_rng(seed)
+    decoded: list[np.ndarray] = []
+    for i in _progress(range(total), progress, "calibration images"):
+        if i < len(chosen):
+            rgb = load_rgb(chosen[i])
+            if augment_small and total > len(chosen):
+                decoded.append(rgb)
+            out[i] = preprocess(rgb, spec)
+        else:
+            out[i] = preprocess(augment(decoded[i % len(decoded)], rng), spec)
+    return SampleSet(out, tuple(chosen), total - len(chosen))
+
+
+def split_holdout(images: Sequence[Path], fraction: float = 0.2, seed: int = 0) -> tuple[list[Path], list[Path], bool]:
+    """Split a folder's images into (calibration, validation, held_out).
+
+    With a single image there is nothing to hold out: both sides get it and ``held_out`` is False.
+    """
+    n = len(images)
+    if n < 2:
+        return list(images), list(images), False
+    k = min(n - 1, max(1, round(n * fraction)))
+    rng = np.random.default_rng(seed)
+    val_idx = set(rng.choice(n, size=k, replace=False).tolist())
+    calib = [p for i, p in enumerate(images) if i not in val_idx]
+    val = [p for i, p in enumerate(images) if i in val_idx]
+    return calib, val, True
+
+
+def class_of(path: Path, root: Path, labels: Sequence[str]) -> int | None:
+    """The class id of a validation image from its sub-folder (a class id, or a label), if any."""
+    rel = path.relative_to(root)
+    if len(rel.parts) < 2:
+        return None
+    folder = rel.parts[0]
+    if folder.isdigit():
+        return int(folder)
+    key = _norm(folder)
+    for i, label in enumerate(labels):
+        if _norm(label) == key or any(_norm(syn) == key for syn in label.split(",")):
+            return i
+    return None
+
+
+def _norm(text: str) -> str:
+    return text.strip().lower().replace("_", " ")
+
+
+def _progress(it: Iterable[int], enabled: bool, desc: str) -> Iterable[int]:
+    if not enabled:
+        return it
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return it
+    return tqdm(it, desc=desc, unit="img", leave=False)
