@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 import sys
 from typing import Any
 
 from ..errors import EdgeClassifierError
 from . import EXIT_ERROR, EXIT_OK, add_model_options, classifier_from_args
-
-log = logging.getLogger(__name__)
 
 
 def register(sub: Any) -> None:
@@ -28,8 +25,6 @@ def run(args: argparse.Namespace) -> int:
     clf = classifier_from_args(args)
     failures = 0
     with clf:
-        log.info("backend: %s", clf.backend)
-        log.info("spec: %s", clf.spec.describe())
         for image in args.images:
             try:
                 pred = clf.predict(image)
