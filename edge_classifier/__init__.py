@@ -24,6 +24,7 @@ from .errors import (
     ModelError,
     SourceError,
 )
+from .pipeline import run_pipeline
 from .postprocess import Classification
 from .spec import ModelSpec, SpecOverrides
 
@@ -45,4 +46,5 @@ __all__ = [
     "__version__",
     "default_model_path",
     "errors",
+    "run_pipeline",
 ]

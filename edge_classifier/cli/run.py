@@ -1,0 +1,191 @@
+"""``edge-classifier run``: classify live frames from a camera, stream, video or image folder.
+
+Extension points (kept in one place each, so a config file or new sinks plug in without touching
+the rest): :func:`add_run_options` defines every run option, :func:`build_sinks` turns options
+into sinks, :func:`resolve_source` turns ``--source`` (or its absence) into a Source.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import logging
+import os
+import sys
+from typing import Any
+
+from ..errors import SinkError
+from ..results import Result
+from . import EXIT_INTERRUPTED, EXIT_OK, add_model_options, classifier_from_args
+from .iot import add_iot_options, apply_config_file, build_iot_sinks, describe_sinks
+
+log = logging.getLogger(__name__)
+
+
+def register(sub: Any) -> None:
+    """Add the ``run`` subcommand."""
+    p = sub.add_parser(
+        "run",
+        help="classify live frames (camera, stream, video, images)",
+        description="Classify frames from a Raspberry Pi camera, a webcam, a stream, a video file or an image folder. "
+        "Without --source: the camera when one is present, else a short sample clip shipped with the package.",
+    )
+    add_model_options(p)
+    add_run_options(p)
+    add_iot_options(p)  # last: it also lets --config know which options the command line gave
+    p.set_defaults(func=run)
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Every option of ``run`` besides the model options (mirrored one-to-one by a config file)."""
+    p.add_argument(
+        "--source",
+        "-s",
+        help="picamera | camera index (0) | /dev/videoN | video file | rtsp://... | http://... | folder | glob "
+        "(default: a camera if present, else the bundled sample clip)",
+    )
+    p.add_argument("--jsonl", metavar="PATH", help="write one JSON record per frame to PATH, or - for stdout")
+    p.add_argument("--events-only", action="store_true", help="with --jsonl: only frames where the smoothed label changed")
+    p.add_argument("--record", metavar="PATH", help="write an annotated video (.mp4, .avi, .mkv)")
+    p.add_argument("--record-fps", type=float, default=None, help="frame rate of --record (default: measured)")
+    p.add_argument("--show", action="store_true", help="show an annotated preview window (needs opencv-python and a display)")
+    p.add_argument("--max-frames", type=_positive_int, default=None, help="stop after N classified frames")
+    p.add_argument(
+        "--smooth", type=_unit_interval, default=0.0, metavar="ALPHA", help="EMA weight kept from past frames, 0 (off) .. 0.95 (heavy)"
+    )
+    p.add_argument("--hysteresis", type=_positive_int, default=3, metavar="N", help="frames a new label must lead before an event (3)")
+    p.add_argument("--stats-interval", type=float, default=1.0, metavar="S", help="seconds between stats lines on stderr; 0 = off")
+    p.add_argument("--realtime", action="store_true", help="play a video file at its own frame rate, dropping frames like a camera")
+    p.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds a camera or stream may stall before it counts as lost")
+    p.add_argument("--quiet", "-q", action="store_true", help="do not print label changes on stdout")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
+    return value
+
+
+def _unit_interval(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text} must be in [0, 1): 0 is off, 0.9 is heavy smoothing")
+    return value
+
+
+def _print_event(result: Result) -> None:
+    event = result.event
+    if event is not None:
+        print(f"frame {event.frame_index}: {event.label} ({event.score:.2f})", flush=True)
+
+
+def build_sinks(args: argparse.Namespace) -> list[Any]:
+    """The sinks the options ask for, not yet started (``run_pipeline`` starts and closes them).
+
+    Raises:
+        SinkError: an option names an unusable sink (checked before the model loads).
+    """
+    from ..sinks import CallbackSink, JsonlSink, OverlaySink, RecorderSink
+
+    sinks: list[Any] = []
+    if args.jsonl:
+        sinks.append(JsonlSink(args.jsonl, events_only=args.events_only))
+    if args.record:
+        sinks.append(RecorderSink(args.record, fps=args.record_fps))
+    if args.show:
+        sinks.append(OverlaySink())
+    if not args.quiet and args.jsonl != "-":
+        sinks.append(CallbackSink(_print_event, events_only=True))
+    sinks.extend(build_iot_sinks(args))  # --mqtt, --webhook
+    return sinks
+
+
+def source_options(args: argparse.Namespace, spec: str) -> dict[str, Any]:
+    """Keyword arguments for ``sources.open`` from the options, fitting the kind of source."""
+    from ..sources import OpenCvSource, PiCameraSource
+    from ..sources import open as open_source
+
+    probe = open_source(spec)  # not opened: only its kind is needed
+    if isinstance(probe, PiCameraSource):
+        return {"capture_timeout": args.timeout}
+    if isinstance(probe, OpenCvSource):
+        return {"read_timeout": args.timeout, "realtime": args.realtime}
+    return {}
+
+
+def default_source() -> str:
+    """The camera when one is present (Pi camera, then webcam 0), else the bundled sample clip."""
+    from ..sources import sample_clip_path
+
+    if importlib.util.find_spec("picamera2") is not None:
+        try:
+            from picamera2 import Picamera2
+
+            if Picamera2.global_camera_info():
+                return "picamera"
+        except Exception as exc:  # noqa: BLE001 - any failure here just means "no Pi camera"
+            log.info("picamera2 present but unusable (%s)", exc)
+    if os.path.exists("/dev/video0"):
+        import cv2
+
+        cap = cv2.VideoCapture(0)
+        try:
+            if cap.isOpened() and cap.read()[0]:
+                return "0"
+        finally:
+            cap.release()
+    return str(sample_clip_path())
+
+
+def resolve_source(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
+    """``--source`` (or the default) and its options."""
+    spec = args.source
+    if spec is None:
+        spec = default_source()
+        print(f"[run] no --source given: using {spec}", file=sys.stderr, flush=True)
+    return spec, source_options(args, spec)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the loop until the source ends, --max-frames, Ctrl-C/SIGTERM, or q in the window.
+
+    Returns 130 after Ctrl-C (SIGINT), 0 otherwise; errors surface as EdgeClassifierError.
+    """
+    from ..pipeline import run_pipeline
+
+    apply_config_file(args)  # --config: the file fills in what the command line left out
+    if args.show:
+        from ..sinks.overlay import gui_problem
+
+        problem = gui_problem()
+        if problem:
+            raise SinkError(
+                "--show",
+                problem,
+                "pip uninstall -y opencv-python-headless && pip install opencv-python (on a desktop or ssh -X); "
+                "or drop --show and use --record out.mp4",
+            )
+    sinks = build_sinks(args)
+    spec, options = resolve_source(args)
+    with classifier_from_args(args) as clf:
+        describe_sinks(sinks, clf)
+        print(f"[run] {spec} -> {clf.model_path.name} on {clf.backend.device} ({clf.backend.runtime})", file=sys.stderr, flush=True)
+        stats = run_pipeline(
+            clf,
+            spec,
+            sinks,
+            smoothing=args.smooth,
+            hysteresis=args.hysteresis,
+            max_frames=args.max_frames,
+            min_score=args.min_score,
+            stats_interval=args.stats_interval,
+            source_options=options,
+        )
+    return EXIT_INTERRUPTED if stats.stopped_by == "SIGINT" else EXIT_OK

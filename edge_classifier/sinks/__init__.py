@@ -1,0 +1,18 @@
+"""Result sinks: small start/write/close objects, several at once (see :class:`Sink`).
+
+- :class:`JsonlSink`: one JSON record per frame, to a file or stdout.
+- :class:`OverlaySink`: an annotated preview window (needs opencv-python with a GUI and a display).
+- :class:`RecorderSink`: an annotated video recording.
+- :class:`CallbackSink`: a Python callable.
+"""
+
+from __future__ import annotations
+
+from .annotate import annotate
+from .base import Sink
+from .callback import CallbackSink
+from .jsonl import JsonlSink
+from .overlay import OverlaySink
+from .recorder import RecorderSink
+
+__all__ = ["CallbackSink", "JsonlSink", "OverlaySink", "RecorderSink", "Sink", "annotate"]

@@ -1,0 +1,501 @@
+"""MQTT sink: label events and periodic status to a broker, with Home Assistant discovery (paho-mqtt 2.x).
+
+Topics under the base topic of the URL (``mqtt://user:pass@host:1883/cameras/porch``)::
+
+    <base>/event     one message per smoothed label change (schema in :mod:`edge_classifier.sinks.payload`)
+    <base>/status    {"state": "online", fps, backend, device, temperature, ...}, retained; the broker
+                     publishes {"state": "offline"} as the last will when the camera vanishes
+    homeassistant/sensor/<camera id>/config   Home Assistant discovery (retained), so the camera shows up as a sensor
+
+The inference thread only appends to a bounded buffer (``write`` never touches the network); a thread of
+the sink publishes from it. While the broker is unreachable, paho's network thread reconnects with
+exponential back-off, the buffer keeps the newest messages and counts the ones it had to drop, and the loop
+goes on classifying. A broker that answers but refuses the credentials is a :class:`SinkError` at ``start``.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import json
+import logging
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from ..errors import ConfigError, SinkError
+from ..results import Result
+from .payload import cpu_temperature, event_payload, status_payload
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORT = 1883
+DEFAULT_TLS_PORT = 8883
+# CONNACK codes that mean "the broker answered and will not let these credentials in" (MQTT 3.1.1: 4, 5;
+# paho 2 reports them as MQTT 5 reason codes 134, 135).
+_AUTH_REFUSED = {4, 5, 134, 135}
+
+
+@dataclass(frozen=True)
+class MqttOptions:
+    """Where and how to publish.
+
+    Attributes:
+        host: broker host name or address.
+        port: broker port (1883, or 8883 with TLS).
+        base_topic: topics are ``<base_topic>/event`` and ``<base_topic>/status``.
+        username: user name, or None for an anonymous connection.
+        password: password for ``username``.
+        tls: connect with TLS (``mqtts://``).
+        cafile: CA bundle to verify the broker with; None uses the system's.
+        qos: 0, 1 or 2 for events and status.
+        retain: retain label events (status and discovery are always retained).
+        status_interval: seconds between status messages; 0 sends only online/offline.
+        discovery: publish Home Assistant MQTT discovery.
+        discovery_prefix: Home Assistant's discovery prefix.
+        camera: the camera's id in payloads, client id and discovery (default: derived from the base topic).
+        keepalive: seconds between MQTT pings; the last will fires after 1.5 x this without contact.
+        buffer: messages kept while the broker is unreachable; the oldest are dropped (and counted) beyond it.
+        connect_timeout: seconds ``start`` waits for the broker's first answer before going on without it.
+        reconnect_min: first reconnect delay in seconds; doubles on each failure ...
+        reconnect_max: ... up to this.
+    """
+
+    host: str
+    port: int = DEFAULT_PORT
+    base_topic: str = "edge_classifier"
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+    cafile: str | None = None
+    qos: int = 1
+    retain: bool = False
+    status_interval: float = 30.0
+    discovery: bool = True
+    discovery_prefix: str = "homeassistant"
+    camera: str | None = None
+    keepalive: int = 30
+    buffer: int = 1000
+    connect_timeout: float = 5.0
+    reconnect_min: int = 1
+    reconnect_max: int = 30
+
+    @property
+    def event_topic(self) -> str:
+        """Where label events go."""
+        return f"{self.base_topic}/event"
+
+    @property
+    def status_topic(self) -> str:
+        """Where online/offline and periodic status go (retained, and the last will)."""
+        return f"{self.base_topic}/status"
+
+    @property
+    def camera_id(self) -> str:
+        """A stable id safe in topics and Home Assistant unique ids: ``cameras/porch`` gives ``cameras_porch``."""
+        raw = self.camera or self.base_topic
+        return re.sub(r"[^A-Za-z0-9_-]+", "_", raw).strip("_") or "edge_classifier"
+
+    @property
+    def discovery_topic(self) -> str:
+        """Home Assistant discovery topic of the label sensor."""
+        return f"{self.discovery_prefix}/sensor/{self.camera_id}/config"
+
+
+def parse_mqtt_url(url: str, **overrides: Any) -> MqttOptions:
+    """Options from ``mqtt://[user[:password]@]host[:port][/base/topic]`` (``mqtts://`` for TLS).
+
+    Args:
+        url: the broker URL; user and password may be percent-encoded.
+        **overrides: any :class:`MqttOptions` field; None values are ignored, so CLI defaults can pass through.
+
+    Raises:
+        ConfigError: not an mqtt:// or mqtts:// URL, no host, a bad port, a wildcard in the topic, or a bad QoS.
+    """
+    parts = urlsplit(url)
+    fix = "write it as mqtt://[user:password@]host[:port]/base/topic, or mqtts://... for TLS"
+    if parts.scheme not in ("mqtt", "mqtts"):
+        raise ConfigError(f"MQTT URL {url!r}", f"the scheme is {parts.scheme or 'missing'!r}, not mqtt or mqtts", fix)
+    if not parts.hostname:
+        raise ConfigError(f"MQTT URL {url!r}", "it names no broker host", fix)
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ConfigError(f"MQTT URL {url!r}", f"the port is not a number from 1 to 65535 ({exc})", fix) from None
+    tls = parts.scheme == "mqtts"
+    topic = parts.path.strip("/") or f"edge_classifier/{socket.gethostname()}"
+    if "+" in topic or "#" in url:  # '#' starts a URL fragment, so look for it in the whole URL
+        raise ConfigError(
+            f"MQTT URL {url!r}",
+            f"the topic {parts.path.strip('/') + ('#' if '#' in url else '')!r} holds a wildcard (+ or #)",
+            "use a plain topic such as cameras/porch",
+        )
+    values: dict[str, Any] = {
+        "host": parts.hostname,
+        "base_topic": topic,
+        "username": unquote(parts.username) if parts.username else None,
+        "password": unquote(parts.password) if parts.password else None,
+        "tls": tls,
+    }
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    # --mqtt-tls on an mqtt:// URL without a port means the TLS port.
+    values.setdefault("port", port or (DEFAULT_TLS_PORT if values["tls"] else DEFAULT_PORT))
+    opts = MqttOptions(**values)
+    if opts.qos not in (0, 1, 2):
+        raise ConfigError("MQTT QoS", f"{opts.qos} is not 0, 1 or 2", "pass --mqtt-qos 0, 1 or 2")
+    if opts.cafile and not opts.tls:
+        raise ConfigError("MQTT CA file", "given, but the connection is not TLS", "use an mqtts:// URL or --mqtt-tls")
+    if opts.buffer < 1:
+        raise ConfigError("MQTT buffer", f"{opts.buffer} messages is too few", "give at least 1")
+    return opts
+
+
+def _tls_problem(o: MqttOptions) -> str | None:
+    """Why the broker's certificate fails verification, or None (verified, or the broker is simply unreachable).
+
+    paho retries a failed TLS handshake forever without saying why; a certificate that will never verify is a
+    configuration error, so it is checked once, the way paho would, to report it at start.
+    """
+    import ssl
+
+    try:
+        ctx = ssl.create_default_context(cafile=o.cafile)
+        with (
+            socket.create_connection((o.host, o.port), timeout=o.connect_timeout) as raw,
+            ctx.wrap_socket(raw, server_hostname=o.host),
+        ):
+            return None
+    except ssl.SSLCertVerificationError as exc:
+        return exc.verify_message or str(exc)
+    except (OSError, ValueError):
+        return None
+
+
+class MqttSink:
+    """Publish label events (after smoothing) and status to an MQTT broker without ever blocking the loop.
+
+    Args:
+        options: broker, topics and behaviour (see :func:`parse_mqtt_url`).
+        backend: the runtime's name, for status messages (``ai-edge-litert``, ...).
+        model: the model's name, for status and discovery.
+
+    Attributes:
+        published: messages handed to the broker connection.
+        dropped: messages lost because the buffer was full or paho's queue refused them.
+        reconnects: successful connections after the first one.
+    """
+
+    blocking = False  # write() appends to a deque; the sink's own thread does the network work
+
+    def __init__(self, options: MqttOptions, *, backend: str | None = None, model: str | None = None) -> None:
+        self.options = options
+        self.backend = backend
+        self.model = model
+        self.published = 0
+        self.dropped = 0
+        self.reconnects = 0
+        self._buffer: collections.deque[tuple[str, bytes, bool]] = collections.deque()
+        self._cond = threading.Condition()
+        self._client: Any = None
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self._connected = threading.Event()
+        self._answered = threading.Event()
+        self._refused: str | None = None
+        self._ever_connected = False
+        self._down_since: float | None = None
+        self._frames = 0
+        self._fps_window: collections.deque[float] = collections.deque(maxlen=120)
+        self._device: str | None = None
+        self._label: str | None = None
+        self._t_start = time.monotonic()
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        """True while the broker has accepted the connection."""
+        return self._connected.is_set()
+
+    @property
+    def pending(self) -> int:
+        """Messages waiting in the buffer for the broker."""
+        with self._cond:
+            return len(self._buffer)
+
+    # --- life cycle ---------------------------------------------------------------------------
+    def start(self) -> None:
+        """Connect (or start retrying in the background) and start the publishing thread.
+
+        Raises:
+            SinkError: paho-mqtt is missing, the TLS CA file is unusable, or the broker refused the credentials.
+        """
+        o = self.options
+        client = self._make_client()
+        self._client = client
+        self._t_start = time.monotonic()
+        client.connect_async(o.host, o.port, keepalive=o.keepalive)
+        client.loop_start()
+        self._answered.wait(o.connect_timeout)
+        if self._refused is not None:
+            self._shutdown_client()
+            raise SinkError(
+                f"MQTT broker {o.host}:{o.port}",
+                f"refused the connection: {self._refused}",
+                "check --mqtt-username/--mqtt-password (or user:password@ in the URL) and the broker's ACL",
+            )
+        if not self._connected.is_set() and o.tls:
+            problem = _tls_problem(o)
+            if problem is not None:
+                self._shutdown_client()
+                raise SinkError(
+                    f"MQTT broker {o.host}:{o.port}",
+                    f"its TLS certificate is not trusted: {problem}",
+                    "pass the CA that signed it with --mqtt-cafile PATH (PEM), or fix the host name in the URL",
+                )
+        if not self._connected.is_set():
+            self._down_since = time.monotonic()
+            log.warning(
+                "MQTT broker %s:%d not reachable yet; classifying anyway, retrying every %d-%d s and buffering up to %d messages",
+                o.host,
+                o.port,
+                o.reconnect_min,
+                o.reconnect_max,
+                o.buffer,
+            )
+        self._thread = threading.Thread(target=self._publish_loop, name="mqtt-sink", daemon=True)
+        self._thread.start()
+
+    def write(self, result: Result) -> None:
+        """Note the frame for status and queue its label event, if any; never blocks."""
+        self._frames += 1
+        self._fps_window.append(time.monotonic())
+        self._device = result.device
+        if result.top is not None:
+            self._label = result.top.label
+        payload = event_payload(result, self.options.camera_id)
+        if payload is not None:
+            self._enqueue(self.options.event_topic, payload, self.options.retain)
+
+    def close(self) -> None:
+        """Flush what the broker can take within a second or two, say "offline", disconnect. Safe twice."""
+        if self._closed:
+            return
+        self._closed = True
+        with self._cond:
+            self._stop = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        client = self._client
+        if client is not None and self._connected.is_set():
+            # A clean disconnect suppresses the last will, so say "offline" ourselves.
+            info = client.publish(self.options.status_topic, self._json(self._status("offline")), qos=1, retain=True)
+            # Not connected any more (RuntimeError/ValueError): the broker's last will says "offline" instead.
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=2.0)
+        self._shutdown_client()
+        if self.dropped:
+            log.warning("MQTT: %d message(s) dropped (broker unreachable, buffer of %d full)", self.dropped, self.options.buffer)
+        log.info("MQTT: %d message(s) published, %d reconnect(s)", self.published, self.reconnects)
+
+    # --- paho -------------------------------------------------------------------------------------
+    def _make_client(self) -> Any:
+        try:
+            import paho.mqtt.client as mqtt
+        except ImportError:
+            raise SinkError(
+                "MQTT sink", "paho-mqtt is not installed", "pip install 'edge-classifier[mqtt]' (or pip install paho-mqtt)"
+            ) from None
+        o = self.options
+        client_id = f"edge_classifier-{o.camera_id}"[:64]
+        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        if o.username is not None:
+            client.username_pw_set(o.username, o.password)
+        if o.tls:
+            try:
+                client.tls_set(ca_certs=o.cafile)
+            except (OSError, ValueError) as exc:
+                raise SinkError(
+                    f"MQTT CA file {o.cafile}", f"cannot be used for TLS ({exc})", "pass a PEM CA bundle with --mqtt-cafile"
+                ) from None
+        client.will_set(o.status_topic, self._json(self._status("offline")), qos=1, retain=True)
+        client.reconnect_delay_set(min_delay=o.reconnect_min, max_delay=o.reconnect_max)
+        client.max_queued_messages_set(o.buffer)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_connect_fail = self._on_connect_fail
+        return client
+
+    def _shutdown_client(self) -> None:
+        client, self._client = self._client, None
+        if client is None:
+            return
+        try:
+            client.disconnect()
+        finally:
+            client.loop_stop()
+        self._connected.clear()
+
+    def _on_connect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        if reason_code.is_failure:
+            text = str(reason_code)
+            code = getattr(reason_code, "value", None)
+            if code in _AUTH_REFUSED or "not authori" in text.lower() or "user name or password" in text.lower():
+                self._refused = f"{text} (CONNACK {code})"
+            if self._ever_connected:
+                log.error("MQTT broker %s:%d refused the connection: %s", self.options.host, self.options.port, text)
+            self._answered.set()
+            return
+        o = self.options
+        # Retained, so a dashboard that subscribes later still sees the camera online and described.
+        client.publish(o.status_topic, self._json(self._status("online")), qos=1, retain=True)
+        if o.discovery:
+            client.publish(o.discovery_topic, self._json(self._discovery()), qos=1, retain=True)
+        if self._ever_connected:
+            self.reconnects += 1
+            down = time.monotonic() - self._down_since if self._down_since is not None else 0.0
+            log.warning("MQTT reconnected to %s:%d after %.1f s; %d message(s) waiting", o.host, o.port, down, len(self._buffer))
+        else:
+            if self._down_since is not None:
+                log.warning("MQTT connected to %s:%d after %.1f s", o.host, o.port, time.monotonic() - self._down_since)
+            else:
+                log.info("MQTT connected to %s:%d, publishing to %s", o.host, o.port, o.event_topic)
+        self._ever_connected = True
+        self._down_since = None
+        self._connected.set()
+        self._answered.set()
+        with self._cond:
+            self._cond.notify_all()
+
+    def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
+        self._connected.clear()
+        if self._stop or self._closed or (self._refused is not None and not self._ever_connected):
+            return
+        self._down_since = time.monotonic()
+        log.warning(
+            "MQTT lost the broker %s:%d (%s); classifying on, reconnecting with back-off, buffering up to %d messages",
+            self.options.host,
+            self.options.port,
+            reason_code,
+            self.options.buffer,
+        )
+
+    def _on_connect_fail(self, client: Any, userdata: Any) -> None:
+        self._answered.set()  # refused at once: no need for start() to wait out connect_timeout
+        log.debug("MQTT connection attempt to %s:%d failed; retrying", self.options.host, self.options.port)
+
+    # --- buffer and publishing thread -------------------------------------------------------------
+    def _enqueue(self, topic: str, payload: dict[str, Any], retain: bool) -> None:
+        with self._cond:
+            if len(self._buffer) >= self.options.buffer:
+                self._buffer.popleft()  # the newest state matters most to a subscriber
+                self._count_drop()
+            self._buffer.append((topic, self._json(payload), retain))
+            self._cond.notify()
+
+    def _count_drop(self) -> None:
+        self.dropped += 1
+        if self.dropped == 1 or self.dropped % 100 == 0:
+            log.warning(
+                "MQTT: %d message(s) dropped so far (broker unreachable, buffer of %d full)", self.dropped, self.options.buffer
+            )
+
+    def _publish_loop(self) -> None:
+        import paho.mqtt.client as mqtt
+
+        interval = self.options.status_interval
+        next_status = time.monotonic() + interval if interval > 0 else float("inf")
+        while True:
+            with self._cond:
+                while not self._stop and not (self._buffer and self._connected.is_set()):
+                    timeout = next_status - time.monotonic()
+                    if timeout <= 0:
+                        break
+                    self._cond.wait(min(timeout, 1.0))
+                stopping = self._stop
+                batch: list[tuple[str, bytes, bool]] = []
+                if self._connected.is_set():
+                    batch = list(self._buffer)
+                    self._buffer.clear()
+            for i, (topic, data, retain) in enumerate(batch):
+                info = self._client.publish(topic, data, qos=self.options.qos, retain=retain)
+                if info.rc == mqtt.MQTT_ERR_NO_CONN:
+                    # The connection dropped under us: put the rest back in front, in order.
+                    with self._cond:
+                        self._buffer.extendleft(reversed(batch[i:]))
+                        while len(self._buffer) > self.options.buffer:
+                            self._buffer.popleft()
+                            self._count_drop()
+                    break
+                if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+                    self._count_drop()
+                else:
+                    self.published += 1
+            if time.monotonic() >= next_status:
+                next_status = time.monotonic() + interval
+                if self._connected.is_set():
+                    self._client.publish(
+                        self.options.status_topic, self._json(self._status("online")), qos=self.options.qos, retain=True
+                    )
+            if stopping:
+                return
+
+    # --- payloads ---------------------------------------------------------------------------------
+    @staticmethod
+    def _json(payload: dict[str, Any]) -> bytes:
+        return json.dumps(payload, separators=(",", ":")).encode()
+
+    def fps(self) -> float | None:
+        """Frames per second over the last few seconds of writes, or None before two frames."""
+        window = list(self._fps_window)
+        if len(window) < 2 or window[-1] <= window[0]:
+            return None
+        return round((len(window) - 1) / (window[-1] - window[0]), 2)
+
+    def _status(self, state: str) -> dict[str, Any]:
+        if state == "offline":
+            return status_payload(self.options.camera_id, state)
+        return status_payload(
+            self.options.camera_id,
+            state,
+            fps=self.fps(),
+            frames=self._frames,
+            label=self._label,
+            backend=self.backend,
+            device=self._device,
+            model=self.model,
+            cpu_temp_c=cpu_temperature(),
+            uptime_s=round(time.monotonic() - self._t_start, 1),
+            dropped_messages=self.dropped,
+        )
+
+    def _discovery(self) -> dict[str, Any]:
+        """Home Assistant MQTT discovery for a sensor whose state is the current label."""
+        o = self.options
+        from .. import __version__
+
+        return {
+            "name": "Label",
+            "unique_id": f"edge_classifier_{o.camera_id}_label",
+            "object_id": f"{o.camera_id}_label",
+            "state_topic": o.event_topic,
+            "value_template": "{{ value_json.label }}",
+            "json_attributes_topic": o.event_topic,
+            "availability_topic": o.status_topic,
+            "availability_template": "{{ value_json.state }}",
+            "payload_available": "online",
+            "payload_not_available": "offline",
+            "icon": "mdi:cctv",
+            "qos": o.qos,
+            "device": {
+                "identifiers": [f"edge_classifier_{o.camera_id}"],
+                "name": o.camera or o.base_topic,
+                "manufacturer": "edge_classifier",
+                "model": self.model or "ImageNet classifier",
+                "sw_version": __version__,
+            },
+        }

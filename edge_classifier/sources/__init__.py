@@ -1,0 +1,71 @@
+"""Frame sources: one interface for the Pi camera, webcams, streams, video files and still images.
+
+``sources.open(spec)`` picks the right one::
+
+    sources.open("picamera")        # Raspberry Pi camera through picamera2 ("picamera1" for the second)
+    sources.open(0)                 # webcam 0 through OpenCV; also "0" or "/dev/video0"
+    sources.open("clip.mp4")        # a video file (realtime=True plays it at its own speed, like a camera)
+    sources.open("rtsp://cam/live") # a network stream (rtsp, http, ...), reconnecting when it drops
+    sources.open("shots/")          # every image in a folder, sorted; also one image or a glob "shots/*.jpg"
+"""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ..errors import SourceError
+from ..preprocess import IMAGE_EXTENSIONS
+from .base import Source
+from .images import ImageSource, is_glob
+from .opencv import OpenCvSource, spec_kind
+from .picamera import PiCameraSource
+
+__all__ = ["ImageSource", "OpenCvSource", "PiCameraSource", "Source", "open", "sample_clip_path"]
+
+_PICAMERA = re.compile(r"^(picamera|picam|libcamera)(\d*)$", re.IGNORECASE)
+
+
+def sample_clip_path() -> Path:
+    """The short sample clip shipped in the package (made by scripts/make_sample_clip.py from CC0 photos).
+
+    Raises:
+        SourceError: the clip is missing from this installation.
+    """
+    clip = resources.files("edge_classifier") / "data" / "sample_clip.mp4"
+    if not clip.is_file():
+        raise SourceError("sample clip", "is missing from this installation", "reinstall edge-classifier, or pass --source")
+    return Path(str(clip))
+
+
+def open(spec: str | int | Path | Source, **kw: Any) -> Source:  # noqa: A001 - mirrors builtins.open on purpose
+    """A Source for ``spec`` (not yet opened: use it in a ``with`` statement).
+
+    Args:
+        spec: ``"picamera"`` (or ``"picameraN"``), a camera index (``0``, ``"0"``), ``/dev/videoN``,
+            a video file, an ``rtsp://``/``http://`` URL, a GStreamer pipeline, an image file, a
+            folder of images, or a glob. A Source passes through unchanged.
+        **kw: passed to the source class (``read_timeout``, ``realtime``, ``capture_timeout``, ...).
+
+    Raises:
+        SourceError: the spec names nothing usable (details in the message).
+    """
+    if isinstance(spec, Source):
+        return spec
+    if isinstance(spec, int):
+        return OpenCvSource(spec, **kw)
+    text = str(spec).strip()
+    if not text:
+        raise SourceError("source", "is empty", "pass picamera, a camera index, a file, a folder or a URL")
+    m = _PICAMERA.match(text)
+    if m:
+        return PiCameraSource(int(m.group(2) or 0), **kw)
+    kind = spec_kind(text)
+    if kind != "file":
+        return OpenCvSource(text, **kw)
+    path = Path(text)
+    if path.is_dir() or is_glob(text) or path.suffix.lower() in IMAGE_EXTENSIONS:
+        return ImageSource(text)
+    return OpenCvSource(text, **kw)

@@ -1,0 +1,30 @@
+"""Test clips: real video files written with OpenCV from the Coral reference photos."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import cv2
+
+
+def write_clip(path: Path, segments: Sequence[tuple[Path, int]], size: tuple[int, int] = (224, 224), fps: float = 30.0) -> Path:
+    """Write ``count`` frames of each image in turn into an MJPG .avi (little compression loss).
+
+    Frames are the whole photo resized to ``size`` (the model's own input size by default, so the
+    network sees what the testdata README's reference scores were measured on).
+    """
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {path}")
+    try:
+        for image, count in segments:
+            bgr = cv2.imread(str(image))
+            if bgr is None:
+                raise RuntimeError(f"cannot read {image}")
+            frame = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
+            for _ in range(count):
+                writer.write(frame)
+    finally:
+        writer.release()
+    return path

@@ -1,0 +1,266 @@
+"""The loop on a real video and Coral's MobileNetV2: JSONL per frame, label events, drops, errors, stats."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import pytest
+
+from edge_classifier import Classifier
+from edge_classifier.errors import AcceleratorLostError, SinkError, SourceError
+from edge_classifier.pipeline import FrameSlot, run_pipeline, stream
+from edge_classifier.results import Frame
+from edge_classifier.sinks import CallbackSink, JsonlSink
+from edge_classifier.sources import ImageSource, OpenCvSource
+from edge_classifier.sources.base import Source
+from edge_classifier.stats import LogHistogram, LoopStats, RunStats, format_line, format_summary, percentile
+
+CORAL = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "coral"
+
+
+def write_video(path: Path, segments: list[tuple[str, int]], size: tuple[int, int] = (640, 480), fps: float = 30.0) -> Path:
+    """An mp4 (mp4v) of each Coral photo resized to ``size``, ``count`` frames each."""
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    for name, count in segments:
+        frame = cv2.resize(cv2.imread(str(CORAL / name)), size, interpolation=cv2.INTER_AREA)
+        for _ in range(count):
+            writer.write(frame)
+    writer.release()
+    return path
+
+
+@pytest.fixture(scope="module")
+def cat_parrot(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_video(tmp_path_factory.mktemp("video") / "cat_parrot.mp4", [("cat.bmp", 30), ("parrot.jpg", 30)])
+
+
+@pytest.fixture(scope="module")
+def clf() -> Iterator[Classifier]:
+    with Classifier(CORAL / "mobilenet_v2_1.0_224_quant.tflite") as c:
+        yield c
+
+
+def test_video_to_jsonl_labels_and_one_event_per_change(clf: Classifier, cat_parrot: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out.jsonl"
+    err = io.StringIO()
+    stats = run_pipeline(clf, cat_parrot, [JsonlSink(out)], smoothing=0.6, hysteresis=3, stats_file=err, handle_signals=False)
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 60 and [r["frame"] for r in records] == list(range(60))
+    raw = [r["classes"][0]["label"] for r in records]
+    assert raw[:30] == ["Egyptian cat"] * 30 and raw[30:] == ["macaw"] * 30
+    events = [r["event"] for r in records if "event" in r]
+    assert [(e["previous_label"], e["label"]) for e in events] == [(None, "Egyptian cat"), ("Egyptian cat", "macaw")]
+    assert events[0]["frame_index"] == 2 and 30 <= events[1]["frame_index"] < 40
+    assert all("smoothed" in r and set(r["timings_ms"]) >= {"capture", "preprocess", "inference", "postprocess"} for r in records)
+    assert stats.frames == 60 and stats.events == 2 and stats.dropped == 0 and stats.stopped_by == "end"
+    assert "[summary] 60 frames" in err.getvalue()
+    assert set(stats.stages) >= {"capture", "preprocess", "inference", "postprocess", "sinks"}
+
+
+def test_stream_api_and_max_frames(clf: Classifier, cat_parrot: Path) -> None:
+    results = list(clf.stream(cat_parrot, max_frames=5))
+    assert [r.frame.index for r in results] == [0, 1, 2, 3, 4]
+    assert all(r.top is not None and r.top.label == "Egyptian cat" for r in results)
+    assert results[0].frame.rgb.shape == (480, 640, 3) and results[0].smoothed is None
+    assert results[0].device == "cpu"
+
+
+def test_breaking_out_of_stream_releases_the_source(clf: Classifier, cat_parrot: Path) -> None:
+    src = OpenCvSource(cat_parrot)
+    gen = stream(clf, src)
+    next(gen)
+    assert src._cap is not None
+    gen.close()  # type: ignore[attr-defined]
+    assert src._cap is None
+
+
+def test_image_folder_source(clf: Classifier, tmp_path: Path) -> None:
+    import shutil
+
+    for name in ("bird.bmp", "cat.bmp", "parrot.jpg", "sunflower.bmp"):
+        shutil.copy(CORAL / name, tmp_path / name)
+    labels = [r.top.label for r in stream(clf, tmp_path) if r.top]
+    assert labels == ["chickadee", "Egyptian cat", "macaw", "daisy"]
+
+
+class FailingSource(Source):
+    """Real photos, then a failure mid-way (a camera unplugged, a disk error)."""
+
+    name = "failing"
+    live = False
+
+    def __init__(self, good: int) -> None:
+        super().__init__()
+        self.good = good
+        self.closed = False
+        self.rgb = cv2.cvtColor(cv2.imread(str(CORAL / "cat.bmp")), cv2.COLOR_BGR2RGB)
+
+    def read(self) -> np.ndarray | None:
+        if self._index >= self.good:
+            raise SourceError("failing", "the device went away", "plug it back in")
+        return self.rgb
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_a_source_that_raises_midway(clf: Classifier, tmp_path: Path) -> None:
+    src = FailingSource(good=5)
+    out = tmp_path / "out.jsonl"
+    err = io.StringIO()
+    with pytest.raises(SourceError, match="the device went away"):
+        run_pipeline(clf, src, [JsonlSink(out)], stats_file=err, handle_signals=False)
+    assert len(out.read_text().splitlines()) == 5  # every frame before the failure, flushed
+    assert src.closed
+    assert "stopped by error" in err.getvalue() and "the device went away" in err.getvalue()
+
+
+def test_slow_sink_does_not_slow_inference(clf: Classifier, cat_parrot: Path) -> None:
+    seen: list[int] = []
+
+    def slow(result: Any) -> None:
+        time.sleep(0.25)
+        seen.append(result.frame.index)
+
+    t0 = time.monotonic()
+    stats = run_pipeline(clf, cat_parrot, [CallbackSink(slow, blocking=True)], queue_size=4, stats_interval=0, stats_file=io.StringIO(), handle_signals=False)
+    elapsed = time.monotonic() - t0
+    assert stats.frames == 60
+    # 60 frames x 0.25 s would be 15 s if the sink were in the loop; it only gets what its queue held.
+    assert elapsed < 8, elapsed
+    assert stats.sink_dropped["CallbackSink"] > 30
+    assert len(seen) + stats.sink_dropped["CallbackSink"] == 60
+    assert stats.stages["sinks"][1] < 0.05
+
+
+class SlowModel:
+    """The real classifier, made slow: a model that takes 100 ms a frame on a live 30 fps source."""
+
+    def __init__(self, clf: Classifier, delay: float) -> None:
+        self.clf, self.delay = clf, delay
+        self.spec, self.top_k, self.min_score, self.backend = clf.spec, clf.top_k, clf.min_score, clf.backend
+
+    def predict_rgb(self, rgb: np.ndarray) -> Any:
+        time.sleep(self.delay)
+        return self.clf.predict_rgb(rgb)
+
+
+def test_slow_model_makes_a_live_source_drop_frames(clf: Classifier, cat_parrot: Path) -> None:
+    src = OpenCvSource(cat_parrot, realtime=True)  # plays at 30 fps like a camera: 2 s
+    stats = run_pipeline(SlowModel(clf, 0.1), src, [], stats_interval=0, stats_file=io.StringIO(), handle_signals=False)
+    assert src.live
+    assert 8 <= stats.frames <= 30, stats.frames
+    assert stats.dropped >= 25
+    assert stats.frames + stats.dropped >= 58  # every frame read was either classified or dropped, none queued
+
+
+def test_frame_slot_keeps_only_the_newest() -> None:
+    slot = FrameSlot()
+    stop = threading.Event()
+    from edge_classifier.pipeline import _Captured
+
+    for i in range(100):
+        slot.put(_Captured(Frame(np.zeros((2, 2, 3), np.uint8), i, 0.0), 0.0), wait=False, stop=stop)
+    item = slot.take(0.1)
+    assert isinstance(item, _Captured) and item.frame.index == 99 and slot.dropped == 99
+    assert slot.take(0.01) is None
+
+
+class FlakyAccelerator:
+    """The real classifier whose accelerator dies once (fails_forever: and never comes back)."""
+
+    def __init__(self, clf: Classifier, fail_at: int, fails_forever: bool = False) -> None:
+        self.clf, self.fail_at, self.forever = clf, fail_at, fails_forever
+        self.spec, self.top_k, self.min_score, self.backend = clf.spec, clf.top_k, clf.min_score, clf.backend
+        self.calls = 0
+
+    def predict_rgb(self, rgb: np.ndarray) -> Any:
+        self.calls += 1
+        if self.calls == self.fail_at or (self.forever and self.calls > self.fail_at):
+            raise AcceleratorLostError("usb:0", "the Edge TPU stopped responding", "check the USB cable")
+        return self.clf.predict_rgb(rgb)
+
+
+def test_accelerator_lost_midrun_continues_when_the_classifier_still_answers(
+    clf: Classifier, cat_parrot: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    stats = run_pipeline(FlakyAccelerator(clf, 10), cat_parrot, [], max_frames=20, stats_file=io.StringIO(), handle_signals=False)
+    assert stats.frames == 20
+    assert "accelerator lost" in caplog.text and "continuing on cpu" in caplog.text
+
+
+def test_accelerator_lost_for_good_stops_with_the_error(clf: Classifier, cat_parrot: Path) -> None:
+    err = io.StringIO()
+    with pytest.raises(AcceleratorLostError):
+        run_pipeline(FlakyAccelerator(clf, 10, fails_forever=True), cat_parrot, [], stats_file=err, handle_signals=False)
+    assert "[summary] 9 frames" in err.getvalue()
+
+
+def test_failing_blocking_sink_ends_the_run_with_a_sink_error(clf: Classifier, cat_parrot: Path) -> None:
+    def broken(result: Any) -> None:
+        raise OSError("disk full")
+
+    with pytest.raises(SinkError, match="disk full"):
+        run_pipeline(clf, cat_parrot, [CallbackSink(broken, blocking=True)], stats_file=io.StringIO(), handle_signals=False)
+
+
+def test_stop_requested_by_a_sink(clf: Classifier, cat_parrot: Path) -> None:
+    class StopAfter:
+        blocking = False
+        stop_requested = False
+
+        def start(self) -> None: ...
+
+        def write(self, result: Any) -> None:
+            self.stop_requested = result.frame.index >= 4
+
+        def close(self) -> None: ...
+
+    stats = run_pipeline(clf, cat_parrot, [StopAfter()], stats_file=io.StringIO(), handle_signals=False)
+    assert stats.frames == 5 and stats.stopped_by == "stop"
+
+
+def test_stats_line_once_per_interval(clf: Classifier, cat_parrot: Path) -> None:
+    err = io.StringIO()
+    run_pipeline(clf, ImageSource(CORAL / "cat.bmp"), [], stats_interval=0.001, stats_file=err, handle_signals=False)
+    run_pipeline(clf, cat_parrot, [], stats_interval=0.05, stats_file=err, handle_signals=False)
+    lines = [ln for ln in err.getvalue().splitlines() if ln.startswith("[stats]")]
+    assert lines and all("fps" in ln and "inference" in ln and "dropped" in ln for ln in lines)
+
+
+# --- stats: pure functions ---------------------------------------------------------------
+def test_log_histogram_percentiles_match_numpy_within_a_bin() -> None:
+    rng = np.random.default_rng(1)
+    values = rng.lognormal(mean=math.log(0.01), sigma=0.5, size=5000)
+    h = LogHistogram()
+    for v in values:
+        h.add(float(v))
+    for q in (50, 95, 99):
+        assert h.percentile(q) == pytest.approx(np.percentile(values, q), rel=0.03)
+    assert math.isnan(LogHistogram().percentile(50))
+    assert percentile([], 50) != percentile([], 50)  # NaN
+
+
+def test_loop_stats_memory_is_bounded() -> None:
+    st = LoopStats(window=32)
+    for i in range(10_000):
+        st.add({"inference": 0.001 * (1 + i % 10)})
+    assert len(st.recent["inference"]) == 32 and st.frames == 10_000
+    assert st.hist["inference"].counts.size == LogHistogram.BINS + 2
+
+
+def test_format_line_and_summary() -> None:
+    line = format_line(29.5, {"sinks": (0.001, 0.002), "inference": (0.010, 0.012)}, 3, 10, "usb:0")
+    assert line.index("inference") < line.index("sinks") and "29.5 fps" in line and "dropped 3 (total 10)" in line
+    text = format_summary(RunStats(frames=100, seconds=4.0, stages={"inference": (0.01, 0.02)}, stopped_by="SIGINT"), "cam")
+    assert "100 frames in 4.0 s = 25.0 fps from cam" in text and "stopped by SIGINT" in text and "10.00 ms" in text

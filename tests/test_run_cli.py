@@ -1,0 +1,126 @@
+"""`edge-classifier run` as a user runs it: real subprocesses, signals, files left behind."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import cv2
+import pytest
+
+CORAL = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "coral"
+MODEL = str(CORAL / "mobilenet_v2_1.0_224_quant.tflite")
+
+
+def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "edge_classifier", "run", *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def write_video(path: Path, segments: list[tuple[str, int]], size: tuple[int, int] = (320, 240), fps: float = 30.0) -> Path:
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
+    assert writer.isOpened()
+    for name, count in segments:
+        frame = cv2.resize(cv2.imread(str(CORAL / name)), size, interpolation=cv2.INTER_AREA)
+        for _ in range(count):
+            writer.write(frame)
+    writer.release()
+    return path
+
+
+def count_frames(path: Path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    assert cap.isOpened(), f"{path} is not playable"
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+@pytest.fixture(scope="module")
+def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return write_video(tmp_path_factory.mktemp("cli") / "cat_parrot.mp4", [("cat.bmp", 15), ("parrot.jpg", 15)])
+
+
+def test_run_video_to_jsonl_and_recording(clip: Path, tmp_path: Path) -> None:
+    out, rec = tmp_path / "out.jsonl", tmp_path / "out.mp4"
+    p = cli("--model", MODEL, "--source", str(clip), "--jsonl", str(out), "--record", str(rec), "--max-frames", "25", "--smooth", "0.5")
+    assert p.returncode == 0, p.stderr
+    records = [json.loads(x) for x in out.read_text().splitlines()]
+    assert len(records) == 25 and records[0]["classes"][0]["label"] == "Egyptian cat"
+    assert count_frames(rec) == 25
+    assert "[summary] 25 frames" in p.stderr and "stopped by max_frames" in p.stderr
+    assert p.stdout.splitlines()[0].startswith("frame 2: Egyptian cat")  # label changes printed
+    assert any("frame 1" in ln and "macaw" in ln for ln in p.stdout.splitlines())
+
+
+def test_run_jsonl_to_stdout(clip: Path) -> None:
+    p = cli("--model", MODEL, "--source", str(clip), "--jsonl", "-", "--max-frames", "3", "--stats-interval", "0")
+    assert p.returncode == 0, p.stderr
+    assert [json.loads(x)["frame"] for x in p.stdout.splitlines()] == [0, 1, 2]
+
+
+def test_run_without_source_plays_the_bundled_clip() -> None:
+    p = cli("--model", MODEL)
+    assert p.returncode == 0, p.stderr
+    assert "no --source given" in p.stderr and "sample_clip.mp4" in p.stderr
+    labels = [ln.split(": ", 1)[1].rsplit(" (", 1)[0] for ln in p.stdout.splitlines()]
+    assert labels == ["Egyptian cat", "espresso", "missile"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_cleanly_and_leaves_complete_files(tmp_path: Path, sig: signal.Signals) -> None:
+    long_clip = write_video(tmp_path / "long.mp4", [("cat.bmp", 150), ("parrot.jpg", 150)])
+    out, rec = tmp_path / "out.jsonl", tmp_path / "out.mp4"
+    args = ["--model", MODEL, "--source", str(long_clip), "--realtime", "--jsonl", str(out), "--record", str(rec)]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_classifier", "run", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and (not out.exists() or len(out.read_text().splitlines()) < 20):
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.1)
+        proc.send_signal(sig)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in ((0, 130) if sig == signal.SIGINT else (0,)), stderr
+    lines = out.read_text().splitlines()
+    assert 20 <= len(lines) < 300
+    frames = [json.loads(line)["frame"] for line in lines]  # every line is whole JSON
+    assert frames == sorted(frames)
+    assert count_frames(rec) >= len(lines) - 16  # finalised and playable (a queue of at most 16 may drop)
+    assert f"stopped by {sig.name}" in stderr and "[summary]" in stderr
+
+
+def test_not_a_video_is_one_clear_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "clip.mp4"
+    bogus.write_text("not a video")
+    p = cli("--model", MODEL, "--source", str(bogus))
+    assert p.returncode == 1
+    assert "is not a video OpenCV can decode" in p.stderr and "fix:" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_missing_camera_index() -> None:
+    p = cli("--model", MODEL, "--source", "9")
+    assert p.returncode == 1 and "/dev/video9 does not exist" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_show_on_a_headless_machine() -> None:
+    p = cli("--model", MODEL, "--show", "--max-frames", "1")
+    if p.returncode == 0:
+        pytest.skip("this machine has an OpenCV GUI and a display")
+    assert p.returncode == 1 and "opencv-python" in p.stderr and "Traceback" not in p.stderr
+
+
+def test_bad_option_values() -> None:
+    p = cli("--model", MODEL, "--smooth", "1.5")
+    assert p.returncode == 2 and "must be in [0, 1)" in p.stderr
