@@ -78,6 +78,8 @@ class FrameSlot:
         with self._cond:
             while wait and self._item is not None and not stop.is_set():
                 self._cond.wait(0.1)
+            if wait and stop.is_set():
+                return  # the loop is ending: this frame is not wanted, and was not dropped
             if self._item is not None:
                 self.dropped += 1
             self._item = item

@@ -222,6 +222,11 @@ def test_mobilenet_v2_random_weights_structure(photos: Path, tmp_path: Path) -> 
     ops = _assert_full_integer(Path(report["output"]["tflite"]))
     assert ops <= _reference_ops() | {"FULLY_CONNECTED"}, ops - _reference_ops()
     assert report["source_details"]["warning"].startswith("random weights")
+    # The converter's MobileNetV2 maps fully onto the Edge TPU (issue 6's offline prediction).
+    from converters.edgetpu_analysis import analyze_model
+
+    edgetpu = analyze_model(report["output"]["tflite"])
+    assert edgetpu.fully_mapped and not edgetpu.cpu_ops, edgetpu.cpu_ops
 
 
 @pytest.mark.slow
