@@ -163,37 +163,6 @@ class Classifier:
         return self._backend
 
     # --- inference ---------------------------------------------------------------------
-    def fit(self, rgb: np.ndarray, *, resample: str | None = None) -> np.ndarray:
-        """Resize a decoded RGB frame to the model's input size (crop/letterbox by the spec).
-
-        The part of preprocessing that does not touch the interpreter, so the camera loop runs it
-        in its capture thread, overlapping the previous frame's inference.
-
-        Args:
-            rgb: the frame, RGB uint8 (HxWx3).
-            resample: ``fast`` or ``exact``; default the classifier's (``auto`` means ``fast`` here).
-        """
-        mode = resample or self.resample
-        return fit_to_input(rgb, self.spec.input_size, self.spec.resize, self._pad, "fast" if mode == "auto" else mode)
-
-    def predict_fitted(self, fitted: np.ndarray, *, fit_seconds: float = 0.0) -> Prediction:
-        """Classify a frame already fitted by :meth:`fit`: quantize, invoke, postprocess.
-
-        Args:
-            fitted: RGB uint8 at the model's input size.
-            fit_seconds: time :meth:`fit` took, added to the ``preprocess`` timing.
-        """
-        backend = self._require()
-        t0 = time.perf_counter()
-        quantize_pixels(fitted, self.spec, out=backend.input_buffer())
-        t1 = time.perf_counter()
-        backend.invoke()
-        t2 = time.perf_counter()
-        scores = class_scores(backend.output(), self.spec, self._out_scale, self._out_zp)
-        classes = classes_from_scores(scores, self.spec, self.top_k, self.min_score)
-        t3 = time.perf_counter()
-        return Prediction(classes, scores, {"preprocess": fit_seconds + t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2})
-
     def predict_rgb(self, rgb: np.ndarray, *, resample: str | None = None) -> Prediction:
         """Classify an RGB uint8 frame (HxWx3) that is already decoded; the per-frame hot path.
 
@@ -201,10 +170,18 @@ class Classifier:
             rgb: the frame.
             resample: ``fast`` or ``exact``; default the classifier's (``auto`` means ``fast`` here).
         """
-        self._require()
+        backend = self._require()
         t0 = time.perf_counter()
-        fitted = self.fit(rgb, resample=resample)
-        return self.predict_fitted(fitted, fit_seconds=time.perf_counter() - t0)
+        mode = resample or self.resample
+        fitted = fit_to_input(rgb, self.spec.input_size, self.spec.resize, self._pad, "fast" if mode == "auto" else mode)
+        quantize_pixels(fitted, self.spec, out=backend.input_buffer())
+        t1 = time.perf_counter()
+        backend.invoke()
+        t2 = time.perf_counter()
+        scores = class_scores(backend.output(), self.spec, self._out_scale, self._out_zp)
+        classes = classes_from_scores(scores, self.spec, self.top_k, self.min_score)
+        t3 = time.perf_counter()
+        return Prediction(classes, scores, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2})
 
     def predict(self, image: ImageInput, *, bgr: bool = False) -> Prediction:
         """Classify one image (path, numpy array, or PIL image) and return the full prediction.

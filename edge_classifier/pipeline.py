@@ -26,8 +26,6 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, TextIO
 
-import numpy as np
-
 from . import sources as _sources
 from .errors import AcceleratorLostError, CameraTimeoutError, EdgeClassifierError, SinkError
 from .postprocess import classes_from_scores
@@ -46,10 +44,6 @@ __all__ = ["FrameLoop", "FrameSlot", "QueuedSink", "run_pipeline", "stream"]
 class _Captured:
     frame: Frame
     read_seconds: float
-    # The frame already resized to the model input, done in the capture thread so that it
-    # overlaps the previous frame's inference; None when the classifier cannot fit ahead.
-    fitted: np.ndarray | None = None
-    fit_seconds: float = 0.0
 
 
 class _End:
@@ -158,8 +152,6 @@ class FrameLoop:
         self.device = _device(classifier)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # Classifiers that split preprocessing let the capture thread resize ahead of inference.
-        self._fit = getattr(classifier, "fit", None) if hasattr(classifier, "predict_fitted") else None
 
     @property
     def dropped(self) -> int:
@@ -181,20 +173,14 @@ class FrameLoop:
                 frame = next(frames, None)
                 if frame is None:
                     break
-                t1 = time.perf_counter()
-                fitted = self._fit(frame.rgb) if self._fit is not None else None
-                item = _Captured(frame, t1 - t0, fitted, time.perf_counter() - t1)
-                self.slot.put(item, wait=not self.source.live, stop=self._stop)
+                self.slot.put(_Captured(frame, time.perf_counter() - t0), wait=not self.source.live, stop=self._stop)
             self.slot.finish()
         except BaseException as exc:  # noqa: BLE001 - handed to the inference thread, which raises it
             self.slot.finish(exc)
 
     # --- inference thread ---------------------------------------------------------------
-    def _predict(self, item: _Captured) -> Any:
-        frame = item.frame
+    def _predict(self, frame: Frame) -> Any:
         try:
-            if item.fitted is not None:
-                return self.classifier.predict_fitted(item.fitted, fit_seconds=item.fit_seconds)
             return self.classifier.predict_rgb(frame.rgb)
         except AcceleratorLostError as exc:
             log.warning("frame %d: accelerator lost (%s); retrying on what the classifier has left", frame.index, exc.cause)
@@ -244,7 +230,7 @@ class FrameLoop:
                     break
                 wait = time.perf_counter() - t_wait
                 frame = item.frame
-                pred = self._predict(item)
+                pred = self._predict(frame)
                 t0 = time.perf_counter()
                 smoothed_scores, event = self.smoother.update(pred.scores, frame.index, frame.t_capture)
                 smoothed = (
