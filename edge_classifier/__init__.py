@@ -13,7 +13,7 @@ libedgetpu) are imported only when used.
 
 from __future__ import annotations
 
-from . import errors
+from . import errors, sinks, sources
 from .classifier import Classifier, Prediction, default_model_path
 from .errors import (
     BackendUnavailableError,
@@ -26,6 +26,7 @@ from .errors import (
 )
 from .pipeline import run_pipeline
 from .postprocess import Classification
+from .results import Frame, LabelEvent, Result
 from .spec import ModelSpec, SpecOverrides
 
 __version__ = "0.1.0"
@@ -36,15 +37,20 @@ __all__ = [
     "Classifier",
     "EdgeClassifierError",
     "EdgeTpuError",
+    "Frame",
     "ImageError",
+    "LabelEvent",
     "LabelsError",
     "ModelError",
     "ModelSpec",
     "Prediction",
+    "Result",
     "SourceError",
     "SpecOverrides",
     "__version__",
     "default_model_path",
     "errors",
     "run_pipeline",
+    "sinks",
+    "sources",
 ]

@@ -15,9 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge_classifier import Classifier, EdgeClassifierError
-from edge_classifier.pipeline import run_pipeline
-from edge_classifier.results import Result
+from edge_classifier import Classifier, EdgeClassifierError, Result, run_pipeline
 from edge_classifier.sinks import CallbackSink
 
 

@@ -14,9 +14,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from edge_classifier import Classifier, EdgeClassifierError
-from edge_classifier.pipeline import run_pipeline
-from edge_classifier.results import Result
+from edge_classifier import Classifier, EdgeClassifierError, Result, run_pipeline
 from edge_classifier.sinks import CallbackSink
 
 

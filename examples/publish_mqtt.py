@@ -19,8 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge_classifier import Classifier, EdgeClassifierError
-from edge_classifier.pipeline import run_pipeline
+from edge_classifier import Classifier, EdgeClassifierError, run_pipeline
 from edge_classifier.sinks.mqtt import MqttSink, parse_mqtt_url
 
 

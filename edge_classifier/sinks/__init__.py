@@ -4,6 +4,9 @@
 - :class:`OverlaySink`: an annotated preview window (needs opencv-python with a GUI and a display).
 - :class:`RecorderSink`: an annotated video recording.
 - :class:`CallbackSink`: a Python callable.
+- :class:`MqttSink`: label events, status and Home Assistant discovery to an MQTT broker (the ``[mqtt]`` extra;
+  paho is imported when the sink starts).
+- :class:`WebhookSink`: label events as HTTP POSTs.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from .annotate import annotate
 from .base import Sink
 from .callback import CallbackSink
 from .jsonl import JsonlSink
+from .mqtt import MqttSink
 from .overlay import OverlaySink
 from .recorder import RecorderSink
+from .webhook import WebhookSink
 
-__all__ = ["CallbackSink", "JsonlSink", "OverlaySink", "RecorderSink", "Sink", "annotate"]
+__all__ = ["CallbackSink", "JsonlSink", "MqttSink", "OverlaySink", "RecorderSink", "Sink", "WebhookSink", "annotate"]
