@@ -144,7 +144,17 @@ def _open_tpu(
 ) -> Backend:
     if not isolated:
         return open_in_process(runtime, model, model_path, device, num_threads, reason, notes)
+    from ..edgetpu.diagnose import Snapshot, diagnose_delegate_failure
+    from ..edgetpu.discovery import parse_device
+    from ..edgetpu.library import library_name
     from ..edgetpu.worker import IsolatedBackend, WorkerPlan
+
+    try:
+        # Loading the library opens no device; checking here saves starting a worker (0.3 s) only to
+        # hear that libedgetpu is missing, the common case on a machine without a Coral.
+        ctypes.CDLL(library_name())
+    except OSError as exc:
+        raise diagnose_delegate_failure(exc, parse_device(device), Snapshot.take(sysroot())) from exc
 
     return IsolatedBackend.start(WorkerPlan(model_path, runtime.name, device, num_threads), reason=reason, notes=notes)
 
