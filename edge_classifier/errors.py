@@ -136,4 +136,8 @@ class CompilerError(EdgeClassifierError):
     """edgetpu_compiler is missing, failed, timed out, or wrote an unusable file."""
 
 
-__all__ = [name for name, obj in dict(globals()).items() if isinstance(obj, type) and issubclass(obj, Exception)]
+class FallbackWarning(RuntimeWarning):
+    """The requested accelerator is not usable and the CPU is used instead (``device="auto"``)."""
+
+
+__all__ = [name for name, obj in dict(globals()).items() if isinstance(obj, type) and issubclass(obj, Warning | Exception)]

@@ -40,6 +40,7 @@ from edge_classifier.errors import (
     EdgeTpuNotFoundError,
     EdgeTpuPermissionError,
     EdgeTpuVersionError,
+    FallbackWarning,
     ModelError,
     NotCompiledForEdgeTpuError,
 )
@@ -92,7 +93,7 @@ def test_in_process_gives_the_same_error(coral: Path) -> None:
 
 def test_auto_falls_back_to_the_cpu_twin_and_answers_as_it(coral: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(edgetpu_backend, "_warned", set())
-    with pytest.warns(RuntimeWarning, match="running the CPU twin mobilenet_v1_0.25_128_quant.tflite"):
+    with pytest.warns(FallbackWarning, match="running the CPU twin mobilenet_v1_0.25_128_quant.tflite"):
         fell_back = Classifier(coral / TPU_MODEL, device="auto")
     with fell_back, Classifier(coral / CPU_MODEL, device="cpu") as direct:
         assert fell_back.model_path == coral / CPU_MODEL
@@ -159,7 +160,7 @@ def test_isolated_worker_reports_the_same_class(coral: Path, fake_system: FakeSy
 
 
 def test_auto_with_library_but_no_device_names_that_cause(coral: Path, fake_system: FakeSysfs) -> None:
-    with pytest.warns(RuntimeWarning), Classifier(coral / TPU_MODEL, device="auto", isolate=False) as clf:
+    with pytest.warns(FallbackWarning), Classifier(coral / TPU_MODEL, device="auto", isolate=False) as clf:
         assert clf.backend.device == "cpu" and "no Edge TPU is attached" in clf.backend.reason
 
 

@@ -19,7 +19,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
-from ..errors import EdgeTpuError, ModelError
+from ..errors import EdgeTpuError, FallbackWarning, ModelError
 from ..tflite_file import ModelFileInfo
 from .base import Backend, BackendInfo
 
@@ -183,7 +183,7 @@ def _warn_once(key: str, message: str, fix: str) -> None:
     _warned.add(key)
     log.warning("%s\n  fix: %s", message, fix)
     # stacklevel 6: _open_twin, open_edgetpu_backend, open_backend, Classifier.__init__, the caller.
-    warnings.warn(message, RuntimeWarning, stacklevel=6)
+    warnings.warn(message, FallbackWarning, stacklevel=6)
 
 
 def _with_failover(

@@ -6,10 +6,11 @@ import argparse
 import importlib
 import logging
 import sys
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ..errors import EdgeClassifierError
+from ..errors import EdgeClassifierError, FallbackWarning
 
 if TYPE_CHECKING:
     from ..classifier import Classifier
@@ -50,6 +51,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(getattr(args, "verbose", 0))
+    # The log already says it, with the fix; the Python warning would repeat it.
+    warnings.simplefilter("ignore", FallbackWarning)
     try:
         return int(args.func(args))
     except EdgeClassifierError as exc:
