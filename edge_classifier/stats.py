@@ -141,8 +141,7 @@ def format_summary(stats: RunStats, source: str = "") -> str:
     for name in ordered_stages(stats.stages):
         p50, p95 = stats.stages[name]
         lines.append(f"[summary]   {name:<12} p50 {p50 * 1000:8.2f} ms   p95 {p95 * 1000:8.2f} ms")
-    if stats.error:
-        lines.append(f"[summary] error: {stats.error}")
+    # The error itself is raised to the caller (the CLI prints it once, with its fix).
     return "\n".join(lines)
 
 

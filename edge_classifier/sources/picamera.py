@@ -24,10 +24,7 @@ log = logging.getLogger(__name__)
 #: list channels from the most significant bit, so "RGB888" is B, G, R in a numpy array: a known trap.
 MEMORY_ORDER: dict[str, str] = {"RGB888": "BGR", "BGR888": "RGB", "XBGR8888": "RGBX", "XRGB8888": "BGRX"}
 
-_INSTALL_FIX = (
-    "install it with: sudo apt install python3-picamera2 (it is not on PyPI with its libcamera bindings); "
-    "in a virtualenv, create it with: python3 -m venv --system-site-packages .venv"
-)
+_INSTALL_FIX = "install it with: sudo apt install python3-picamera2 (it is not on PyPI with its libcamera bindings)"
 
 
 def memory_to_rgb(array: np.ndarray, fmt: str) -> np.ndarray:
@@ -100,7 +97,7 @@ def import_picamera2() -> Any:
     except ImportError as exc:
         missing = getattr(exc, "name", None) or ""
         venv_note = (
-            " This virtualenv does not see system packages: recreate it with python3 -m venv --system-site-packages."
+            "; this virtualenv does not see system packages: recreate it with python3 -m venv --system-site-packages .venv"
             if _venv_without_system_packages()
             else ""
         )
