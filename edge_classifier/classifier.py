@@ -183,6 +183,10 @@ class Classifier:
         t3 = time.perf_counter()
         return Prediction(classes, scores, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2})
 
+    def invoke(self) -> None:
+        """Run the interpreter once on whatever input it holds: the model's own cost, for timing."""
+        self._require().invoke()
+
     def predict(self, image: ImageInput, *, bgr: bool = False) -> Prediction:
         """Classify one image (path, numpy array, or PIL image) and return the full prediction.
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from ..classifier import Classifier
 
 # Each module registers its subcommand; listed here so the order of --help is deliberate.
-SUBCOMMANDS: tuple[str, ...] = ("classify", "run", "service", "devices", "doctor")
+SUBCOMMANDS: tuple[str, ...] = ("classify", "run", "service", "devices", "doctor", "bench")
 
 EXIT_OK = 0
 EXIT_ERROR = 1
