@@ -122,7 +122,8 @@ def test_a_source_that_raises_midway(clf: Classifier, tmp_path: Path) -> None:
         run_pipeline(clf, src, [JsonlSink(out)], stats_file=err, handle_signals=False)
     assert len(out.read_text().splitlines()) == 5  # every frame before the failure, flushed
     assert src.closed
-    assert "stopped by error" in err.getvalue() and "the device went away" in err.getvalue()
+    # The summary says why the run ended; the error itself reaches the caller (and is printed once, by the CLI).
+    assert "stopped by error" in err.getvalue() and "the device went away" not in err.getvalue()
 
 
 def test_slow_sink_does_not_slow_inference(clf: Classifier, cat_parrot: Path) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
 import sys
 import time
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import cv2
 import numpy as np
@@ -20,6 +22,14 @@ STREAM_SCHEMES: tuple[str, ...] = ("rtsp://", "rtsps://", "rtmp://", "http://", 
 
 #: Consecutive undecodable frames after which a video file is treated as ended.
 MAX_BAD_FRAMES = 50
+
+#: Consecutive failed reads (or ``read_timeout`` seconds of them) after which a live stream counts as
+#: dropped. OpenCV's ``read()`` answers False both for a frame FFmpeg cannot decode (the stream goes
+#: on) and for a closed or timed-out connection (every later read fails at once), so a lone failure
+#: is a skipped frame, not a drop.
+LIVE_FAILURES_BEFORE_RECONNECT = 5
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "rtmp": 1935}
 
 
 def spec_kind(spec: str | int) -> str:
@@ -46,6 +56,46 @@ def backoff_delays(first: float = 0.5, cap: float = 8.0) -> list[float]:
     return delays
 
 
+def redact_url(url: str) -> str:
+    """``url`` with its password replaced by ``***``, for logs and error messages."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if not parts.password:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def probe_stream_server(url: str, timeout: float) -> str:
+    """Why a stream URL gives no video, as far as a plain TCP connection can tell (one short sentence).
+
+    OpenCV reports only "not opened" or "no frame"; a connection attempt tells apart a server that
+    is down, a host that does not resolve or answer, and a server that answers but sends no video.
+    """
+    try:
+        parts = urlsplit(url)
+        host, port = parts.hostname, parts.port or _DEFAULT_PORTS.get(parts.scheme.lower())
+    except ValueError:
+        return "the URL cannot be parsed"
+    if not host or not port:
+        return "no frames arrive"
+    where = f"{host}:{port}"
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            pass
+    except ConnectionRefusedError:
+        return f"nothing is listening on {where} (connection refused)"
+    except socket.gaierror:
+        return f"the host name {host} does not resolve"
+    except TimeoutError:
+        return f"{where} does not answer within {timeout:g} s"
+    except OSError as exc:
+        return f"{where} cannot be reached ({exc.strerror or exc})"
+    return f"the server at {where} accepts connections but sends no video (wrong path or credentials, or it is stalled)"
+
+
 def _has_gstreamer() -> bool:
     for line in cv2.getBuildInformation().splitlines():
         if line.strip().startswith("GStreamer:"):
@@ -56,12 +106,19 @@ def _has_gstreamer() -> bool:
 class OpenCvSource(Source):
     """Frames from anything ``cv2.VideoCapture`` opens, converted from BGR to RGB once.
 
+    A frame that fails to decode is skipped, counted in ``decode_errors`` and logged; a stream that
+    closes or stalls is reopened with back-off (counted in ``reconnects`` and logged); a video file
+    ends at its end.
+
     Args:
         spec: a device index (``0`` or ``"0"``), a device path (``/dev/video0``), a video file,
             an ``rtsp://``/``http://`` URL, or a GStreamer pipeline ending in ``appsink``.
-        read_timeout: seconds a live stream may go without a frame before it counts as dropped.
+        read_timeout: seconds a stream may take to open, or go without a frame, before it counts as
+            dropped (FFmpeg's open and read timeouts; the CLI's ``--timeout``).
         reconnect_timeout: seconds a dropped live source keeps trying to reopen (back-off 0.5 s
-            doubling to 8 s) before :class:`CameraTimeoutError`. 0 disables reconnecting.
+            doubling to 8 s) before :class:`CameraTimeoutError`; 0 disables reconnecting. A stream
+            that stalls for good therefore raises after about ``read_timeout + reconnect_timeout``
+            seconds (25 s by default), before the loop's own ``stall_timeout`` (30 s) cuts in.
         realtime: play a video file at its own frame rate and treat it as live (frames are dropped
             when the consumer is slow), as a camera would behave. Useful to rehearse a deployment.
 
@@ -77,7 +134,7 @@ class OpenCvSource(Source):
         spec: str | int,
         *,
         read_timeout: float = 5.0,
-        reconnect_timeout: float = 30.0,
+        reconnect_timeout: float = 20.0,
         realtime: bool = False,
     ) -> None:
         super().__init__()
@@ -87,13 +144,15 @@ class OpenCvSource(Source):
         self.reconnect_timeout = reconnect_timeout
         self.realtime = realtime and self.kind == "file"
         self.live = self.kind != "file" or self.realtime
-        self.name = Path(str(spec)).name if self.kind == "file" else str(spec)
+        # A stream URL may carry a password: it never reaches a log line or an error message.
+        self.name = Path(str(spec)).name if self.kind == "file" else redact_url(str(spec))
         self.fps: float | None = None
         self._cap: cv2.VideoCapture | None = None
         self._frame_count = 0
         self._want_size: tuple[int, int] | None = None
         self._t0 = 0.0
         self._played = 0
+        self._pending: np.ndarray | None = None  # the frame a reconnect attempt read to prove the stream is back
 
     # --- opening ------------------------------------------------------------------------
     def prefer_size(self, width: int, height: int) -> None:
@@ -104,8 +163,8 @@ class OpenCvSource(Source):
     def _device_path(self) -> str:
         return f"/dev/video{int(self.spec)}" if str(self.spec).strip().isdigit() else str(self.spec)
 
-    def _make_capture(self) -> cv2.VideoCapture:
-        ms = int(self.read_timeout * 1000)
+    def _make_capture(self, timeout: float | None = None) -> cv2.VideoCapture:
+        ms = max(1, int((self.read_timeout if timeout is None else timeout) * 1000))
         if self.kind == "device":
             target: str | int = int(self.spec) if str(self.spec).strip().isdigit() else str(self.spec)
             cap = cv2.VideoCapture(target)
@@ -124,6 +183,7 @@ class OpenCvSource(Source):
     def open(self) -> None:
         """Open the capture; see the class docstring for the errors."""
         self._interrupted.clear()
+        self._pending = None
         if self.kind == "file":
             path = Path(str(self.spec))
             if not path.exists():
@@ -170,10 +230,12 @@ class OpenCvSource(Source):
                 f"close the other program (find it with: fuser {dev}) and try again",
             )
         if self.kind == "stream":
+            why = probe_stream_server(str(self.spec), min(self.read_timeout, 2.0))
             return SourceError(
-                str(self.spec),
-                f"the stream cannot be opened within {self.read_timeout:g} s (unreachable, wrong path, or wrong credentials)",
-                "check the URL with ffprobe or VLC from this machine",
+                self.name,
+                f"the stream cannot be opened within {self.read_timeout:g} s: {why}",
+                "check that the camera or server is up and the URL is right (try it with ffprobe or VLC from this machine); "
+                "raise --timeout for a slow network",
             )
         if self.kind == "gstreamer":
             return SourceError("GStreamer pipeline", "OpenCV could not start it", "test it with gst-launch-1.0 and end it in appsink")
@@ -187,11 +249,18 @@ class OpenCvSource(Source):
     def read(self) -> np.ndarray | None:
         """The next RGB frame; None at the end of a file or after :meth:`interrupt`."""
         bad = 0
+        failing_since = 0.0
         while not self._interrupted.is_set():
             if self._cap is None:
                 raise SourceError(self.name, "the source is not open", "use it in a with-statement or call open() first")
-            ok, bgr = self._cap.read()
+            t_read = time.monotonic()
+            if self._pending is not None:
+                ok, bgr, self._pending = True, self._pending, None
+            else:
+                ok, bgr = self._cap.read()
             if ok and bgr is not None and bgr.size:
+                if bad and self.kind != "file":
+                    self._skipped(bad)  # failures followed by a frame: undecodable frames, the stream went on
                 if self.realtime:
                     self._pace()
                 # The one colour conversion of the pipeline: OpenCV decodes to BGR, models want RGB.
@@ -200,15 +269,27 @@ class OpenCvSource(Source):
                 if self._at_end():
                     return None
                 bad += 1
-                self.decode_errors += 1
-                if self.decode_errors <= 5 or self.decode_errors % 100 == 0:
-                    log.warning("%s: a frame could not be decoded and was skipped (%d so far)", self.name, self.decode_errors)
+                self._skipped(1)
                 if bad >= MAX_BAD_FRAMES:
                     log.warning("%s: %d undecodable frames in a row: treating the file as ended", self.name, bad)
                     return None
                 continue
+            bad += 1
+            failing_since = t_read if bad == 1 else failing_since
+            # A closed or timed-out connection fails every later read at once, so the retries cost
+            # nothing; the clock covers a device whose every read blocks for long before failing.
+            if bad < LIVE_FAILURES_BEFORE_RECONNECT and time.monotonic() - failing_since < self.read_timeout:
+                continue
             self._reconnect()
+            bad = 0
         return None
+
+    def _skipped(self, frames: int) -> None:
+        before = self.decode_errors
+        self.decode_errors += frames
+        # Rate-limited: the first few, then one line per hundred, so a bad stream cannot flood the log.
+        if before < 5 or before // 100 != self.decode_errors // 100:
+            log.warning("%s: %d frame(s) could not be decoded and were skipped (%d so far)", self.name, frames, self.decode_errors)
 
     def _at_end(self) -> bool:
         if self._cap is None or self._frame_count <= 0:
@@ -223,33 +304,44 @@ class OpenCvSource(Source):
             self._interrupted.wait(delay)
 
     def _reconnect(self) -> None:
-        """Reopen a dropped live source with back-off, or raise CameraTimeoutError when it does not return."""
-        log.warning("%s: no frame (stream dropped or stalled); reconnecting", self.name)
+        """Reopen a dropped live source with back-off, or raise CameraTimeoutError when it does not return.
+
+        The whole attempt, waits and opens included, stays within ``reconnect_timeout``.
+        """
+        log.warning(
+            "%s: no frame (the stream closed, or stalled past %g s); reconnecting for up to %g s",
+            self.name, self.read_timeout, self.reconnect_timeout,
+        )
         if self._cap is not None:
             self._cap.release()
             self._cap = None
         deadline = time.monotonic() + self.reconnect_timeout
         attempts = 0
         for delay in _forever(backoff_delays()):
-            if time.monotonic() + delay > deadline or self.reconnect_timeout <= 0:
+            left = deadline - time.monotonic() - delay
+            if self.reconnect_timeout <= 0 or left <= 0.05:
                 break
             if self._interrupted.wait(delay):
                 return
             attempts += 1
-            cap = self._make_capture()
+            cap = self._make_capture(timeout=min(self.read_timeout, left))
             if cap.isOpened():
-                ok, _ = cap.read()
-                if ok:
-                    self._cap = cap
+                ok, bgr = cap.read()
+                if ok and bgr is not None and bgr.size:
+                    self._cap, self._pending = cap, bgr
                     self.reconnects += 1
-                    log.warning("%s: reconnected after %d attempt(s)", self.name, attempts)
+                    log.warning("%s: reconnected after %d attempt(s) (%d reconnects so far)", self.name, attempts, self.reconnects)
                     return
             cap.release()
             log.warning("%s: reconnect attempt %d failed", self.name, attempts)
+        if self._interrupted.is_set():
+            return
+        why = probe_stream_server(str(self.spec), 2.0) if self.kind == "stream" else "the device delivers nothing"
         raise CameraTimeoutError(
             self.name,
-            f"stopped delivering frames and did not come back within {self.reconnect_timeout:g} s ({attempts} reconnect attempts)",
-            "check the cable, power or network; raise reconnect_timeout for flaky streams",
+            f"stopped delivering frames and did not come back within {self.reconnect_timeout:g} s "
+            f"({attempts} reconnect attempts; {why})",
+            "check the camera's power, cable or network and the URL; raise reconnect_timeout for streams that come back slowly",
         )
 
     def close(self) -> None:
