@@ -17,6 +17,7 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from edge_classifier.errors import EdgeClassifierError
 
@@ -90,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-val", type=int, default=200, help="validation images at most (default 200)")
     p.add_argument("--min-agreement", type=_fraction, help="fail when INT8 top-1 agreement with float is below this (0.95 or 95%%)")
     p.add_argument("--edgetpu", action="store_true", help="also analyze and compile for the Edge TPU (needs edgetpu_compiler)")
+    p.add_argument("--compiler", help="path of edgetpu_compiler for --edgetpu (default: found on PATH; implies --edgetpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("-v", "--verbose", action="count", default=0)
     return p
@@ -112,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(args_list)
     level = logging.WARNING if args.verbose == 0 else logging.INFO if args.verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    from .convert import ConvertOptions, convert
+    from .convert import ConvertOptions, compile_for_edgetpu, convert
     from .report import summary
 
     opts = ConvertOptions(
@@ -137,16 +139,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         progress=not args.no_progress,
         command=["edge-convert", *args_list],
     )
+    report: dict[str, Any] | None = None
     try:
         report = convert(opts)
         print(summary(report))
-        if args.edgetpu:
-            from . import edgetpu_compiler  # type: ignore[attr-defined]
-
-            result = edgetpu_compiler.compile_model(report["output"]["tflite"])
-            print(f"edgetpu    {result}")
+        if args.edgetpu or args.compiler:
+            sys.stdout.flush()  # the summary first, whatever the compiler prints or fails with
+            result = compile_for_edgetpu(report, compiler=args.compiler)
+            print()
+            print(result.format_text())
     except EdgeClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        if report is not None:
+            out = report["output"]
+            print(
+                f"note: the INT8 model and its report are written ({out['tflite']}, {out['report']}); "
+                f"compile it later with: edge-convert compile {out['tflite']}",
+                file=sys.stderr,
+            )
         return EXIT_ERROR
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

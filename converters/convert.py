@@ -7,13 +7,17 @@ import io
 import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from edge_classifier.errors import ConversionError
+from edge_classifier.errors import ConversionError, EdgeClassifierError
+from edge_classifier.spec import ModelSpec, OutputKind
 
 from .quantize import IoType
+
+if TYPE_CHECKING:
+    from .edgetpu_compiler import CompileResult
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +105,7 @@ def convert(opts: ConvertOptions) -> dict[str, Any]:
     tflite_path = opts.out_dir / f"{name}_int8.tflite"
     report_path = opts.out_dir / f"{name}_report.json"
     check = check_file(data, str(tflite_path))
+    src.spec = _output_kind_from_graph(src.spec, data, str(tflite_path))
     final = embed_contract(data, src.spec)
     tmp = tflite_path.with_suffix(".tflite.part")
     tmp.write_bytes(final)
@@ -160,3 +165,50 @@ def convert(opts: ConvertOptions) -> dict[str, Any]:
             "calibrate on more (and more representative) images, try per-channel weights, or lower the threshold",
         )
     return report
+
+
+def _output_kind_from_graph(spec: ModelSpec, data: bytes, name: str) -> ModelSpec:
+    """The spec with ``output_kind`` taken from the converted graph when it tells.
+
+    A SavedModel is opaque to Keras (a TFSMLayer), so the source cannot see a final softmax; the
+    TFLite graph can, and embedding ``logits`` for a softmax model would make the runtime apply
+    softmax twice. The runtime's own rule decides, so converter and runtime agree.
+    """
+    from edge_classifier.tflite_file import ends_in_softmax, parse_model
+
+    softmax = ends_in_softmax(parse_model(data, name))
+    if softmax is None:
+        return spec
+    kind: OutputKind = "probabilities" if softmax else "logits"
+    if kind != spec.output_kind:
+        log.info("%s: the converted graph %s in SOFTMAX: output_kind %s", name, "ends" if softmax else "does not end", kind)
+    return replace(spec, output_kind=kind)
+
+
+def compile_for_edgetpu(report: dict[str, Any], *, compiler: str | None = None) -> CompileResult:
+    """Compile a conversion's INT8 file with edgetpu_compiler and record the outcome in its report file.
+
+    Args:
+        report: what :func:`convert` returned (its INT8 file and report path are used).
+        compiler: the edgetpu_compiler executable (default: found on PATH).
+
+    Returns:
+        The compile result (``<name>_int8_edgetpu.tflite`` beside the INT8 file).
+
+    Raises:
+        CompilerError: the compiler is missing, fails or writes no usable model; the report
+            file then records the error, and the INT8 file stays as it was.
+    """
+    from .edgetpu_compiler import compile_model
+    from .report import write_report
+
+    report_path = Path(report["output"]["report"])
+    try:
+        result = compile_model(report["output"]["tflite"], compiler=compiler)
+    except EdgeClassifierError as exc:
+        report["edgetpu_compile"] = {"error": str(exc)}
+        write_report(report, report_path)
+        raise
+    report["edgetpu_compile"] = result.to_dict()
+    write_report(report, report_path)
+    return result

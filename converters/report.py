@@ -56,6 +56,15 @@ def summary(report: dict[str, Any]) -> str:
                 f"accuracy   top-1 on {val['labelled_images']} labelled images: float {_pct(val['float_top1_accuracy'])}, "
                 f"INT8 {_pct(val['int8_top1_accuracy'])}"
             )
+    tpu = report["check"].get("edgetpu_analysis")
+    if tpu:
+        if tpu["fatal"]:
+            verdict = "edgetpu_compiler would reject it: " + "; ".join(tpu["fatal"])
+        elif tpu["fully_mapped"]:
+            verdict = f"all {tpu['total_ops']} ops predicted on the Edge TPU"
+        else:
+            verdict = f"{tpu['edgetpu_ops']} of {tpu['total_ops']} ops predicted on the Edge TPU; CPU: {', '.join(tpu['cpu_ops'])}"
+        lines.append(f"edgetpu    {verdict} (details: edge-convert analyze {out['tflite']})")
     for w in report["check"]["warnings"]:
         lines.append(f"warning    {w}")
     lines.append(f"report     {out['report']}")

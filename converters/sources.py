@@ -200,14 +200,7 @@ def _keras_app(key: str, opts: SourceOptions) -> SourceModel:
             ) from exc
         raise ConversionError(key, f"Keras could not build the model ({type(exc).__name__}: {exc})", "check --input-size") from exc
     if local is not None:
-        try:
-            base.load_weights(str(local))
-        except Exception as exc:  # noqa: BLE001 - h5py/Keras raise many types for a bad file
-            raise WeightsError(
-                str(local),
-                f"cannot be loaded into {app.constructor} ({type(exc).__name__}: {exc})",
-                f"give the {app.constructor} ImageNet weights file (with top) that Keras downloads to {keras_cache_dir()}",
-            ) from exc
+        _load_local_weights(base, local, app.constructor)
     model = keras.Model(inp, base(x), name=key)
     from .imagenet_labels import imagenet_labels
 
@@ -228,6 +221,39 @@ def _keras_app(key: str, opts: SourceOptions) -> SourceModel:
     if app.caffe:
         details["in_graph_preprocessing"] = "RGB->BGR and ImageNet mean subtraction (caffe style)"
     return SourceModel(model, spec, f"keras.applications.{app.constructor} ({weights_opt})", details)
+
+
+# Keras warns, and goes on, when a weights file leaves some layers out: those keep random weights.
+_PARTIAL_LOAD_HINTS = ("freshly-initialized", "Skipping variables loading", "could not be loaded")
+
+
+def _load_local_weights(model: Any, path: Path, constructor: str) -> None:
+    """Load a local weights file into a Keras application, refusing a partial or failed load.
+
+    Raises:
+        WeightsError: the file is unreadable, is for another architecture, or fills only some layers.
+    """
+    import warnings
+
+    fix = (
+        f"give a {constructor} weights file with the classifier top (1000 classes): the .h5 file Keras downloads to "
+        f"{keras_cache_dir()}, or one written by model.save_weights('x.weights.h5') from the same application"
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model.load_weights(str(path))
+        except Exception as exc:  # noqa: BLE001 - h5py/Keras raise many types for a bad file
+            # Keras appends every layer it could not fill; the first line says what went wrong.
+            detail = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+            raise WeightsError(str(path), f"cannot be loaded into {constructor} ({type(exc).__name__}: {detail})", fix) from exc
+    partial = [str(w.message) for w in caught if any(h in str(w.message) for h in _PARTIAL_LOAD_HINTS)]
+    if partial:
+        raise WeightsError(
+            str(path),
+            f"fills only part of {constructor}: {len(partial)} warning(s) from Keras, first: {partial[0].splitlines()[0][:300]}",
+            fix,
+        )
 
 
 def _caffe_preprocess(x: Any) -> Any:
@@ -275,7 +301,15 @@ def _model_file(path: Path, opts: SourceOptions) -> SourceModel:
             raise ConversionError(str(path), f"has a variable input size {list(in_shape)}", "give --input-size HxW (e.g. 224x224)")
         size = (int(in_shape[1]), int(in_shape[2]))
     inp = keras.Input(shape=(size[0], size[1], 3), batch_size=1, name="image")
-    out = loaded(inp)
+    try:
+        out = loaded(inp)
+    except Exception as exc:  # noqa: BLE001 - Keras/TF raise TypeError, ValueError... for a shape the model rejects
+        fixed = "x".join(str(d) for d in in_shape[1:3]) if None not in in_shape[1:3] else None
+        raise ConversionError(
+            str(path),
+            f"does not accept a {size[0]}x{size[1]} RGB input ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]})",
+            f"give --input-size {fixed} (the model's own size), or omit --input-size" if fixed else "give the --input-size the model was built for",
+        ) from exc
     if isinstance(out, dict):
         if len(out) != 1:
             raise ConversionError(str(path), f"has {len(out)} outputs ({', '.join(out)})", "export a classifier with a single output")
@@ -301,7 +335,8 @@ def _model_file(path: Path, opts: SourceOptions) -> SourceModel:
         details["normalisation"] = (
             "raw pixels (the model starts with a Rescaling layer)" if raw_pixels else "assumed (p - 127.5) / 127.5; pass --mean/--std if not"
         )
-    return SourceModel(model, spec, f"{kind} file {path.name}", details)
+    what = f"SavedModel directory {path.name}" if path.is_dir() else f"{kind} file {path.name}"
+    return SourceModel(model, spec, what, details)
 
 
 def _input_shape(loaded: Any, path: Path) -> tuple[Any, ...]:

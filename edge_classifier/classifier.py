@@ -17,7 +17,7 @@ from .errors import ModelError
 from .postprocess import Classification, class_scores, classes_from_scores
 from .preprocess import RESAMPLE_MODES, ImageInput, fit_to_input, letterbox_pad_value, load_image, quantize_pixels, resample_for
 from .spec import ModelSpec, SpecOverrides, build_spec
-from .tflite_file import ModelFileInfo
+from .tflite_file import ModelFileInfo, ends_in_softmax
 
 if TYPE_CHECKING:
     from .results import Result
@@ -144,7 +144,7 @@ class Classifier:
             associated_files=_associated(info, data if used_path == str(path) else None, used_path),
             model_name=str(path),
             overrides=ov,
-            output_is_softmax=_ends_in_softmax(info),
+            output_is_softmax=ends_in_softmax(info),
         )
         self._out_scale, self._out_zp = backend_obj.output_quantization
         self._pad = letterbox_pad_value(self.spec)
@@ -261,22 +261,3 @@ def _associated(info: ModelFileInfo, data: bytes | None, path: str) -> dict[str,
     if data is None:
         data = Path(path).read_bytes()
     return read_associated_files(data) if info.associated_files else {}
-
-
-def _ends_in_softmax(info: ModelFileInfo) -> bool | None:
-    sg = info.main
-    if not sg.outputs:
-        return None
-    out = sg.outputs[0]
-    for op in sg.ops:
-        if out in op.outputs:
-            if op.name == "SOFTMAX":
-                return True
-            if op.name in ("DEQUANTIZE", "QUANTIZE", "RESHAPE", "SQUEEZE"):
-                # Look through a trailing re-quantize/reshape to the op that made the scores.
-                src = op.inputs[0]
-                return any(o.name == "SOFTMAX" and src in o.outputs for o in sg.ops)
-            if op.name == "CUSTOM" or op.is_custom:
-                return None
-            return False
-    return None

@@ -373,3 +373,26 @@ def _archive_start(data: bytes) -> int:
     # zipfile reports header offsets relative to the whole buffer, prefix included.
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         return min(info.header_offset for info in zf.infolist())
+
+
+def ends_in_softmax(info: ModelFileInfo) -> bool | None:
+    """Whether the main output comes from a SOFTMAX (through a re-quantize or reshape): None when unknown.
+
+    Unknown is an output made by a custom op, such as the Edge TPU's, which hides the graph.
+    """
+    sg = info.main
+    if not sg.outputs:
+        return None
+    out = sg.outputs[0]
+    for op in sg.ops:
+        if out in op.outputs:
+            if op.name == "SOFTMAX":
+                return True
+            if op.name in ("DEQUANTIZE", "QUANTIZE", "RESHAPE", "SQUEEZE"):
+                # Look through a trailing re-quantize/reshape to the op that made the scores.
+                src = op.inputs[0]
+                return any(o.name == "SOFTMAX" and src in o.outputs for o in sg.ops)
+            if op.name == "CUSTOM" or op.is_custom:
+                return None
+            return False
+    return None
