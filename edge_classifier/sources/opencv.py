@@ -8,6 +8,7 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import cv2
@@ -94,6 +95,20 @@ def probe_stream_server(url: str, timeout: float) -> str:
     except OSError as exc:
         return f"{where} cannot be reached ({exc.strerror or exc})"
     return f"the server at {where} accepts connections but sends no video (wrong path or credentials, or it is stalled)"
+
+
+def _quietly(make: Any) -> Any:
+    """Run ``make`` with OpenCV's own warnings off: a failed open is explained by our error, with its fix,
+    and OpenCV's "[ WARN:0@0.5] can't open camera by index" lines would only repeat it less clearly."""
+    logging_api = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging_api is None:
+        return make()
+    previous = logging_api.getLogLevel()
+    logging_api.setLogLevel(logging_api.LOG_LEVEL_ERROR)
+    try:
+        return make()
+    finally:
+        logging_api.setLogLevel(previous)
 
 
 def _has_gstreamer() -> bool:
@@ -197,7 +212,7 @@ class OpenCvSource(Source):
                 "install the distribution's OpenCV (sudo apt install python3-opencv) in a venv with --system-site-packages, "
                 "or pass the camera index or URL instead",
             )
-        cap = self._make_capture()
+        cap = _quietly(self._make_capture)
         if not cap.isOpened():
             cap.release()
             raise self._open_error()
