@@ -8,13 +8,15 @@ from pathlib import Path
 import cv2
 
 
-def write_clip(path: Path, segments: Sequence[tuple[Path, int]], size: tuple[int, int] = (224, 224), fps: float = 30.0) -> Path:
-    """Write ``count`` frames of each image in turn into an MJPG .avi (little compression loss).
+def write_clip(
+    path: Path, segments: Sequence[tuple[Path, int]], size: tuple[int, int] = (224, 224), fps: float = 30.0, fourcc: str = "MJPG"
+) -> Path:
+    """Write ``count`` frames of each image in turn into a video (MJPG .avi by default: little compression loss).
 
     Frames are the whole photo resized to ``size`` (the model's own input size by default, so the
     network sees what the testdata README's reference scores were measured on).
     """
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, size)
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
     if not writer.isOpened():
         raise RuntimeError(f"OpenCV cannot write {path}")
     try:

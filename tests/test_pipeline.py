@@ -23,20 +23,14 @@ from edge_classifier.sinks import CallbackSink, JsonlSink
 from edge_classifier.sources import ImageSource, OpenCvSource
 from edge_classifier.sources.base import Source
 from edge_classifier.stats import LogHistogram, LoopStats, RunStats, format_line, format_summary, percentile
+from tests.clips import write_clip
 
 CORAL = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "coral"
 
 
-def write_video(path: Path, segments: list[tuple[str, int]], size: tuple[int, int] = (640, 480), fps: float = 30.0) -> Path:
+def write_video(path: Path, segments: list[tuple[str, int]], size: tuple[int, int] = (640, 480)) -> Path:
     """An mp4 (mp4v) of each Coral photo resized to ``size``, ``count`` frames each."""
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
-    assert writer.isOpened()
-    for name, count in segments:
-        frame = cv2.resize(cv2.imread(str(CORAL / name)), size, interpolation=cv2.INTER_AREA)
-        for _ in range(count):
-            writer.write(frame)
-    writer.release()
-    return path
+    return write_clip(path, [(CORAL / name, count) for name, count in segments], size, fourcc="mp4v")
 
 
 @pytest.fixture(scope="module")

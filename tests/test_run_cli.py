@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import pytest
 
+from tests.clips import write_clip
+
 CORAL = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "coral"
 MODEL = str(CORAL / "mobilenet_v2_1.0_224_quant.tflite")
 
@@ -22,15 +24,9 @@ def cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     )
 
 
-def write_video(path: Path, segments: list[tuple[str, int]], size: tuple[int, int] = (320, 240), fps: float = 30.0) -> Path:
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), fps, size)
-    assert writer.isOpened()
-    for name, count in segments:
-        frame = cv2.resize(cv2.imread(str(CORAL / name)), size, interpolation=cv2.INTER_AREA)
-        for _ in range(count):
-            writer.write(frame)
-    writer.release()
-    return path
+def write_video(path: Path, segments: list[tuple[str, int]], size: tuple[int, int] = (320, 240)) -> Path:
+    """An mp4 (mp4v) of each Coral photo resized to ``size``, ``count`` frames each."""
+    return write_clip(path, [(CORAL / name, count) for name, count in segments], size, fourcc="mp4v")
 
 
 def count_frames(path: Path) -> int:
