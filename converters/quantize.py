@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -84,7 +85,11 @@ def quantize(model: Any, samples: np.ndarray, opts: QuantOptions, *, progress: b
     # No public switch exists for per-tensor weights; this attribute is what TF's own tests use.
     converter._experimental_disable_per_channel = not opts.per_channel
     try:
-        return bytes(converter.convert())
+        with warnings.catch_warnings():
+            # uint8/int8 I/O takes its quantization from the calibration data; TF still warns that
+            # it was given no input statistics, which would only alarm the user.
+            warnings.filterwarnings("ignore", message="Statistics for quantized inputs were expected")
+            return bytes(converter.convert())
     except Exception as exc:  # noqa: BLE001 - the converter raises ConverterError, RuntimeError, ValueError...
         raise ConversionError(
             model.name,

@@ -100,12 +100,19 @@ def _bn(x: np.ndarray, sd: dict[str, np.ndarray], key: str) -> np.ndarray:
     return (x - m) / np.sqrt(v + 1e-3) * g + b
 
 
-def _reference_logits(sd: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """EfficientNet-Lite0 from its published block table (not from the weight shapes), float64."""
+# Depth coefficient of each Lite variant (EfficientNet-Lite scales block repeats but keeps the first and last
+# blocks, the stem and the head fixed: efficientnet_lite_builder's fix_head_stem).
+LITE_DEPTH = {"efficientnet-lite0": 1.0, "efficientnet-lite1": 1.1, "efficientnet-lite2": 1.2}
+
+
+def _reference_logits(sd: dict[str, np.ndarray], x: np.ndarray, depth: float = 1.0) -> np.ndarray:
+    """EfficientNet-Lite from its published block table (not from the weight shapes), float64."""
     sd = {k: v.astype(np.float64) for k, v in sd.items()}
     relu6 = lambda t: np.clip(t, 0.0, 6.0)  # noqa: E731
-    # (repeats, kernel, stride, expand) of lite0; stem 32, head 1280, no squeeze-excite.
-    table = [(1, 3, 1, 1), (2, 3, 2, 6), (2, 5, 2, 6), (3, 3, 2, 6), (3, 5, 1, 6), (4, 5, 2, 6), (1, 3, 1, 6)]
+    # (repeats, kernel, stride, expand) of the B0 table; stem 32, head 1280, no squeeze-excite.
+    base = [(1, 3, 1, 1), (2, 3, 2, 6), (2, 5, 2, 6), (3, 3, 2, 6), (3, 5, 1, 6), (4, 5, 2, 6), (1, 3, 1, 6)]
+    last = len(base) - 1
+    table = [(r if i in (0, last) else int(np.ceil(depth * r)), k, st, e) for i, (r, k, st, e) in enumerate(base)]
     y = relu6(_bn(_conv(x, sd["_conv_stem.weight"], 2), sd, "_bn0"))
     idx = 0
     for repeats, k, stride, expand in table:
@@ -125,7 +132,8 @@ def _reference_logits(sd: dict[str, np.ndarray], x: np.ndarray) -> np.ndarray:
 
 
 @pytest.mark.slow
-def test_keras_rebuild_matches_numpy_reference() -> None:
+@pytest.mark.parametrize("variant", sorted(LITE_DEPTH))
+def test_keras_rebuild_matches_numpy_reference(variant: str) -> None:
     import keras
 
     from converters.calibration import load_rgb, preprocess
@@ -133,17 +141,17 @@ def test_keras_rebuild_matches_numpy_reference() -> None:
     from converters.sources import SourceOptions, load_source
     from converters.weights import load_state_dict
 
-    model, _variant, wpath = load_variant("efficientnet-lite0")
-    spec = load_source("efficientnet-lite0", SourceOptions()).spec
+    model, _variant, wpath = load_variant(variant)
+    spec = load_source(variant, SourceOptions()).spec
     x = preprocess(load_rgb(CORAL / "cat.bmp"), spec)
-    ref = _reference_logits(load_state_dict(wpath), x.astype(np.float64))
+    ref = _reference_logits(load_state_dict(wpath), x.astype(np.float64), LITE_DEPTH[variant])
     logits_model = keras.Model(model.inputs, model.get_layer("fc").output)
     got = np.asarray(logits_model(x[None], training=False))[0].astype(np.float64)
     assert np.abs(got - ref).max() < 1e-4 * max(1.0, np.abs(ref).max())  # float32 vs float64 on ~20-unit logits
     probs = np.asarray(model(x[None], training=False))[0]
     ref_p = np.exp(ref - ref.max()) / np.exp(ref - ref.max()).sum()
     assert np.abs(probs - ref_p).max() < 1e-6
-    assert int(np.argmax(ref)) == 285  # Egyptian cat
+    assert int(np.argmax(ref)) == 285, int(np.argmax(ref))  # Egyptian cat
 
 
 # --- EfficientNet-Lite0 end to end ------------------------------------------------------------
