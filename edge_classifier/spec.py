@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -75,7 +76,7 @@ class ModelSpec:
             return self.labels[class_id]
         return f"class {class_id}"
 
-    @property
+    @cached_property  # asked on every frame; the answer is fixed per spec
     def pixels_pass_through(self) -> bool:
         """True when the input quantization equals the normalisation, so raw pixels are the input.
 
