@@ -102,6 +102,24 @@ def test_recording_is_playable_with_every_frame(tmp_path: Path, ext: str) -> Non
     cap.release()
 
 
+@pytest.mark.parametrize("ext", [".mp4", ".avi"])
+def test_a_measured_odd_frame_rate_still_records(tmp_path: Path, ext: str) -> None:
+    # 85.373 fps measured from capture times once made FFmpeg's mpeg4 encoder refuse to open.
+    path = tmp_path / f"odd{ext}"
+    sink = RecorderSink(path)
+    sink.start()
+    for i in range(12):
+        sink.write(make_result(i, t=i / 85.373))
+    sink.close()
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    assert n == 12
+    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(85.0, abs=0.5)
+    cap.release()
+
+
 def test_short_recording_is_finalised_on_close(tmp_path: Path) -> None:
     path = tmp_path / "short.mp4"
     sink = RecorderSink(path)

@@ -62,6 +62,9 @@ class RecorderSink:
             raise SinkError(str(self.path), "its folder does not exist", f"create {self.path.parent} first")
 
     def _open(self, width: int, height: int, fps: float) -> None:
+        # A measured rate such as 85.373 becomes the time base 1000/85373, which FFmpeg's MPEG-4
+        # encoder refuses (denominator over 65535); whole frames per second are always accepted.
+        fps = float(max(1, round(fps)))
         writer = cv2.VideoWriter(str(self.path), cv2.VideoWriter.fourcc(*self.fourcc), fps, (width, height))
         if not writer.isOpened():
             raise SinkError(
