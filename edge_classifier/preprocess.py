@@ -274,15 +274,6 @@ def resample_for(image: ImageInput, resample: str = "auto") -> str:
     return "fast" if isinstance(image, np.ndarray) else "exact"
 
 
-def prepare(
-    image: ImageInput, spec: ModelSpec, *, bgr: bool = False, out: np.ndarray | None = None, resample: str = "auto"
-) -> np.ndarray:
-    """Load, fit and quantize one image for ``spec``: the whole runtime preprocessing in one call."""
-    rgb = load_image(image, bgr=bgr)
-    fitted = fit_to_input(rgb, spec.input_size, spec.resize, letterbox_pad_value(spec), resample_for(image, resample))
-    return quantize_pixels(fitted, spec, out=out)
-
-
 def letterbox_pad_value(spec: ModelSpec) -> int:
     """The grey level of letterbox bars: the mean colour, which the model sees as zero signal."""
     level = sum(spec.mean) / 3.0

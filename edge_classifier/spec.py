@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -356,8 +356,3 @@ def build_spec(
         name=name,
         origin=origin,
     )
-
-
-def with_overrides(spec: ModelSpec, **changes: Any) -> ModelSpec:
-    """A copy of ``spec`` with fields replaced (thin wrapper over dataclasses.replace)."""
-    return replace(spec, **changes)

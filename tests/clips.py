@@ -30,3 +30,18 @@ def write_clip(
     finally:
         writer.release()
     return path
+
+
+def read_video(path: Path) -> tuple[int, float, tuple[int, int]]:
+    """(frames decoded, frame rate, (width, height)) of a video file, reading it to the end."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise AssertionError(f"{path} is not playable")
+    try:
+        frames = 0
+        while cap.read()[0]:
+            frames += 1
+        size = (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        return frames, float(cap.get(cv2.CAP_PROP_FPS)), size
+    finally:
+        cap.release()

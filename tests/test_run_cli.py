@@ -9,10 +9,9 @@ import sys
 import time
 from pathlib import Path
 
-import cv2
 import pytest
 
-from tests.clips import write_clip
+from tests.clips import read_video, write_clip
 
 CORAL = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "coral"
 MODEL = str(CORAL / "mobilenet_v2_1.0_224_quant.tflite")
@@ -30,13 +29,7 @@ def write_video(path: Path, segments: list[tuple[str, int]], size: tuple[int, in
 
 
 def count_frames(path: Path) -> int:
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened(), f"{path} is not playable"
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    cap.release()
-    return n
+    return read_video(path)[0]
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from edge_classifier.sinks import CallbackSink, JsonlSink, OverlaySink, Recorder
 from edge_classifier.sinks.annotate import FpsMeter, caption
 from edge_classifier.sinks.overlay import gui_problem
 from edge_classifier.sinks.recorder import estimate_fps
+from tests.clips import read_video
 
 CORAL = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "coral"
 
@@ -91,15 +92,10 @@ def test_recording_is_playable_with_every_frame(tmp_path: Path, ext: str) -> Non
     for i in range(20):
         sink.write(make_result(i, t=i / 20))
     sink.close()
-    cap = cv2.VideoCapture(str(path))
-    assert cap.isOpened()
-    frames = 0
-    while cap.read()[0]:
-        frames += 1
+    frames, fps, size = read_video(path)
     assert frames == 20
-    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(20.0, rel=0.05)
-    assert (int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))) == (320, 240)
-    cap.release()
+    assert fps == pytest.approx(20.0, rel=0.05)
+    assert size == (320, 240)
 
 
 @pytest.mark.parametrize("ext", [".mp4", ".avi"])
@@ -111,13 +107,9 @@ def test_a_measured_odd_frame_rate_still_records(tmp_path: Path, ext: str) -> No
     for i in range(12):
         sink.write(make_result(i, t=i / 85.373))
     sink.close()
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    assert n == 12
-    assert cap.get(cv2.CAP_PROP_FPS) == pytest.approx(85.0, abs=0.5)
-    cap.release()
+    frames, fps, _ = read_video(path)
+    assert frames == 12
+    assert fps == pytest.approx(85.0, abs=0.5)
 
 
 def test_short_recording_is_finalised_on_close(tmp_path: Path) -> None:
@@ -127,11 +119,7 @@ def test_short_recording_is_finalised_on_close(tmp_path: Path) -> None:
     for i in range(3):  # fewer than the frames used to measure the rate: still written on close
         sink.write(make_result(i, t=i / 10))
     sink.close()
-    cap = cv2.VideoCapture(str(path))
-    n = 0
-    while cap.read()[0]:
-        n += 1
-    assert n == 3
+    assert read_video(path)[0] == 3
 
 
 def test_recorder_errors(tmp_path: Path) -> None:
