@@ -92,7 +92,7 @@ def main() -> int:
     frame720 = np.asarray(Image.open(CORAL / "cat_720p.jpg").convert("RGB"))
     frame224 = np.asarray(Image.open(CORAL / "cat_720p.jpg").convert("RGB").resize((224, 224)))
     with Classifier(args.model) as clf:
-        print(f"model: {args.model.name}; backend: {clf.backend}")
+        print(f"model: {args.model.name}; runtime: {clf.runtime_info}")
         res = timeit_interleaved(
             {
                 "bare invoke() (ai-edge-litert)": make_bare(args.model, "ai_edge_litert.interpreter"),
@@ -103,7 +103,7 @@ def main() -> int:
         )
         rows = [(k, *v) for k, v in res.items()]
         inv = rows[0][1:]
-        rows.append(("classify(1280x720 frame), exact Lanczos", *timeit(lambda: clf.predict_rgb(frame720, resample="exact"), args.runs // 3)))
+        rows.append(("classify(1280x720 frame), exact Lanczos", *timeit(lambda: clf.predict(frame720, resample="exact"), args.runs // 3)))
         labels = {photo: clf.classify(np.asarray(Image.open(CORAL / photo).convert("RGB")))[0].label for photo in (
             "cat.bmp", "parrot.jpg", "grace_hopper.bmp", "bird.bmp", "sunflower.bmp", "cat_720p.jpg")}  # fmt: skip
 

@@ -32,7 +32,7 @@ CORAL = REPO.parent / "shared" / "testdata" / "coral"
 
 def convert_in_child(photos: Path, out: Path, num_calib: int) -> tuple[float, float, dict]:
     """Run edge-convert in a child process; return (wall s, peak RSS MB, report)."""
-    cmd = [sys.executable, "-m", "converters.cli", "efficientnet-lite0", "--calib", str(photos), "--augment",
+    cmd = [sys.executable, "-m", "edge_classifier.convert.cli", "efficientnet-lite0", "--calib", str(photos), "--augment",
            "--num-calib", str(num_calib), "-o", str(out), "--no-progress"]  # fmt: skip
     if CORAL.is_dir():
         cmd += ["--val", str(CORAL)]
@@ -51,7 +51,7 @@ def float_tflite(path: Path) -> None:
     """The float32 TFLite twin of the same Keras model (no quantization): the baseline."""
     import tensorflow as tf
 
-    from converters.efficientnet_lite import load_variant
+    from edge_classifier.convert.efficientnet_lite import load_variant
 
     model, _, _ = load_variant("efficientnet-lite0")
     with contextlib.redirect_stdout(io.StringIO()):  # the converter prints the whole signature
@@ -86,7 +86,7 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
     args = ap.parse_args()
     sys.path.insert(0, str(REPO))
-    from converters.sample_images import write_samples
+    from edge_classifier.convert.sample_images import write_samples
 
     with tempfile.TemporaryDirectory() as tmp:
         photos, out = Path(tmp) / "photos", Path(tmp) / "out"

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from edge_classifier.backends.base import Backend
-from edge_classifier.backends.select import open_backend, read_model
+from edge_classifier.backends.select import open_backend
+from edge_classifier.tflite_file import read_model
 
 CORAL = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "coral"
 
@@ -43,13 +44,15 @@ def main() -> None:
     parser.add_argument("--model", default=str(CORAL / "mobilenet_v1_0.25_128_quant.tflite"))
     parser.add_argument("--frames", type=int, default=300)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--rounds", type=int, default=3, help="alternate the two sides this many times (fairer on a busy machine)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="alternate the two sides this many times (fairer on a busy machine)"
+    )
     args = parser.parse_args()
 
     data, info = read_model(args.model)
-    inproc, _ = open_backend(data, info, args.model, device="cpu", num_threads=args.threads, isolate=False)
+    inproc = open_backend(data, info, args.model, device="cpu", num_threads=args.threads, isolate=False).backend
     t0 = time.perf_counter()
-    isolated, _ = open_backend(data, info, args.model, device="cpu", num_threads=args.threads, isolate=True)
+    isolated = open_backend(data, info, args.model, device="cpu", num_threads=args.threads, isolate=True).backend
     start_s = time.perf_counter() - t0
     rng = np.random.default_rng(0)
     frame = rng.integers(0, 256, size=inproc.input_shape[1:], dtype=np.uint8).astype(inproc.input_dtype)

@@ -114,19 +114,19 @@ def loop_vs_bare(model: Path, video: Any, rounds: int, chunk: int) -> tuple[floa
     """
     from ai_edge_litert.interpreter import Interpreter
 
-    from edge_classifier import Classifier
-    from edge_classifier.pipeline import stream
+    from edge_classifier import Classifier, LoopOptions
+    from edge_classifier.loop import stream
 
     loop_fps, bound_fps, ratios = [], [], []
     stages: dict[str, list[float]] = {}
     with Classifier(model) as clf:
-        it = Interpreter(model_path=str(model), num_threads=clf.backend.num_threads)
+        it = Interpreter(model_path=str(model), num_threads=clf.runtime_info.num_threads)
         it.allocate_tensors()
         inp = it.get_input_details()[0]
         it.set_tensor(inp["index"], np.full(inp["shape"], 128, dtype=inp["dtype"]))
         for _ in range(10):
             it.invoke()
-        results = stream(clf, video, max_frames=rounds * chunk + 10)
+        results = stream(clf, video, LoopOptions(max_frames=rounds * chunk + 10))
         for _ in range(10):  # warm-up: first frames pay for allocation and decoder start
             next(results)
         for _ in range(rounds):
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         from edge_classifier import Classifier
 
         with Classifier(args.model) as clf:
-            threads = clf.backend.num_threads
+            threads = clf.runtime_info.num_threads
         progress = d / "bare.progress"
         bare_cmd = [sys.executable, "-c", BARE_SCRIPT, str(args.model), str(long_video), str(args.frames), str(threads), str(progress)]
         bare_peak, _ = sample_rss(bare_cmd, progress)

@@ -14,11 +14,11 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_classifier.errors import CalibrationError, ImageError
+from edge_classifier.errors import CalibrationError, DatasetError, ImageError
+from edge_classifier.evaluate import LabelResolver
 from edge_classifier.preprocess import (
     IMAGE_EXTENSIONS,
-    fit_to_input,
-    letterbox_pad_value,
+    fit_to_spec,
     list_images,
     load_image,
     quantize_pixels,
@@ -63,9 +63,8 @@ def load_rgb(path: Path, role: str = "calibration") -> np.ndarray:
 
 
 def preprocess(rgb: np.ndarray, spec: ModelSpec) -> np.ndarray:
-    """The float model input for one RGB frame: the runtime's fit and normalisation, float32 spec."""
-    fitted = fit_to_input(rgb, spec.input_size, spec.resize, pad_value=letterbox_pad_value(spec))
-    return quantize_pixels(fitted, spec)
+    """The float model input for one RGB frame: the runtime's framing and normalisation, float32 spec."""
+    return quantize_pixels(fit_to_spec(rgb, spec, "exact"), spec)
 
 
 def augment(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -83,13 +82,54 @@ def augment(rgb: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return np.ascontiguousarray(out)
 
 
+# Below these, calibration ranges are measured on too little: warn (the INT8 model may clip real activations).
+FEW_IMAGES = 100
+GREY_SHARE = 0.5
+FLAT_SHARE = 0.5
+
+
 @dataclass(frozen=True)
 class SampleSet:
-    """Preprocessed float samples and where they came from."""
+    """Preprocessed float samples, where they came from, and what looked thin about them."""
 
     samples: np.ndarray
     images: tuple[Path, ...]
     augmented: int
+    warnings: tuple[str, ...] = ()
+
+
+def is_greyscale(rgb: np.ndarray) -> bool:
+    """Whether an RGB image carries no colour (every channel within 3 levels of the others, on a subsample)."""
+    small = rgb[:: max(1, rgb.shape[0] // 64), :: max(1, rgb.shape[1] // 64)].astype(np.int16)
+    return bool(np.abs(small - small.mean(axis=2, keepdims=True)).max() <= 3)
+
+
+def is_flat(rgb: np.ndarray) -> bool:
+    """Whether an image is nearly uniform or a fine repetitive texture rather than a photo of a scene.
+
+    A photo has structure at coarse scales: its 8x8 block means vary. A flat image or a fine texture (noise,
+    a checkerboard, fabric) averages out to nearly one grey at that scale.
+    """
+    h, w = rgb.shape[:2]
+    grey = rgb.mean(axis=2)
+    bh, bw = max(1, h // 8), max(1, w // 8)
+    blocks = grey[: bh * 8, : bw * 8].reshape(8, bh, 8, bw).mean(axis=(1, 3))
+    return bool(blocks.std() < 8.0)
+
+
+def sample_warnings(n_images: int, grey: int, flat: int, count: int, augmented: int) -> list[str]:
+    """The warnings a calibration set earns: few images, mostly greyscale, mostly flat or texture-like."""
+    out = []
+    if n_images < FEW_IMAGES:
+        out.append(
+            f"only {n_images} calibration image(s) ({augmented} of the {count} samples are random crops/flips of them): "
+            f"INT8 ranges measured on few photos can clip real ones; use {FEW_IMAGES}+ photos like the camera will see"
+        )
+    if n_images and grey / n_images >= GREY_SHARE:
+        out.append(f"{grey} of {n_images} calibration images are greyscale: calibrate on colour photos if the camera sees colour")
+    if n_images and flat / n_images >= FLAT_SHARE:
+        out.append(f"{flat} of {n_images} calibration images look flat or like textures, not photos of scenes: use real photos")
+    return out
 
 
 def build_samples(
@@ -97,12 +137,15 @@ def build_samples(
     spec: ModelSpec,
     count: int = DEFAULT_SAMPLES,
     *,
-    augment_small: bool = False,
+    augment_small: bool | None = None,
     seed: int = 0,
     progress: bool = True,
 ) -> SampleSet:
     """Up to ``count`` float samples: every image once (evenly spaced if there are more), then,
     with ``augment_small``, seeded random crops/flips of them until ``count`` is reached.
+
+    ``augment_small=None`` (the default) augments whenever the images are fewer than ``count``: 5 photos calibrate
+    ``count`` samples, not 5. Pass False to calibrate on the images alone.
 
     Raises:
         CalibrationError: an image cannot be read, or ``count`` is not positive.
@@ -114,20 +157,26 @@ def build_samples(
         chosen = [images[i] for i in sorted(set(idx.tolist()))]
     else:
         chosen = list(images)
+    if augment_small is None:
+        augment_small = len(chosen) < count
     total = count if augment_small else len(chosen)
     h, w = spec.input_size
     out = np.empty((total, h, w, 3), dtype=np.float32)
     rng = np.random.default_rng(seed)
     decoded: list[np.ndarray] = []
+    grey = flat = 0
     for i in _progress(range(total), progress, "calibration images"):
         if i < len(chosen):
             rgb = load_rgb(chosen[i])
+            grey += is_greyscale(rgb)
+            flat += is_flat(rgb)
             if augment_small and total > len(chosen):
                 decoded.append(rgb)
             out[i] = preprocess(rgb, spec)
         else:
             out[i] = preprocess(augment(decoded[i % len(decoded)], rng), spec)
-    return SampleSet(out, tuple(chosen), total - len(chosen))
+    augmented = total - len(chosen)
+    return SampleSet(out, tuple(chosen), augmented, tuple(sample_warnings(len(chosen), grey, flat, count, augmented)))
 
 
 def split_holdout(images: Sequence[Path], fraction: float = 0.2, seed: int = 0) -> tuple[list[Path], list[Path], bool]:
@@ -146,23 +195,18 @@ def split_holdout(images: Sequence[Path], fraction: float = 0.2, seed: int = 0) 
     return calib, val, True
 
 
-def class_of(path: Path, root: Path, labels: Sequence[str]) -> int | None:
-    """The class id of a validation image from its sub-folder (a class id, or a label), if any."""
+def class_of(path: Path, root: Path, labels: Sequence[str], num_classes: int | None = None) -> int | None:
+    """The class id of a validation image from its sub-folder, resolved as ``edge-classifier evaluate`` does
+    (label, synonym, plural, class id, or WordNet id); None for an image directly in ``root`` or in a sub-folder
+    that names no class (a calibration folder split for validation may be organised by anything).
+    """
     rel = path.relative_to(root)
     if len(rel.parts) < 2:
         return None
-    folder = rel.parts[0]
-    if folder.isdigit():
-        return int(folder)
-    key = _norm(folder)
-    for i, label in enumerate(labels):
-        if _norm(label) == key or any(_norm(syn) == key for syn in label.split(",")):
-            return i
-    return None
-
-
-def _norm(text: str) -> str:
-    return text.strip().lower().replace("_", " ")
+    try:
+        return LabelResolver(labels, num_classes if num_classes is not None else len(labels)).resolve(rel.parts[0])
+    except DatasetError:
+        return None
 
 
 def _progress(it: Iterable[int], enabled: bool, desc: str) -> Iterable[int]:

@@ -36,11 +36,12 @@ class ConvertOptions:
     std: tuple[float, ...] | None = None
     labels: str | None = None
     resize: str | None = None
+    crop_fraction: float | None = None
     name: str | None = None
     io: IoType = "uint8"
     per_channel: bool = True
     num_calib: int = 300
-    augment: bool = False
+    augment: bool | None = None  # None: augment when the folder has fewer images than num_calib
     seed: int = 0
     val_fraction: float = 0.2
     max_val: int = 200
@@ -76,7 +77,7 @@ def convert(opts: ConvertOptions) -> dict[str, Any]:
     src = load_source(
         opts.model,
         SourceOptions(
-            weights=opts.weights, input_size=opts.input_size, mean=opts.mean, std=opts.std, labels=opts.labels, resize=opts.resize, name=opts.name
+            weights=opts.weights, input_size=opts.input_size, mean=opts.mean, std=opts.std, labels=opts.labels, resize=opts.resize, crop_fraction=opts.crop_fraction, name=opts.name
         ),
     )
     times["load"] = time.perf_counter() - t0
@@ -92,6 +93,8 @@ def convert(opts: ConvertOptions) -> dict[str, Any]:
     t = time.perf_counter()
     samples = build_samples(calib_images, src.spec, opts.num_calib, augment_small=opts.augment, seed=opts.seed, progress=opts.progress)
     times["calibration_images"] = time.perf_counter() - t
+    for warning in samples.warnings:
+        log.warning("calibration: %s", warning)
 
     t = time.perf_counter()
     # The converter prints the whole SavedModel signature to stdout; keep it for -v only.
@@ -150,9 +153,10 @@ def convert(opts: ConvertOptions) -> dict[str, Any]:
             "images": len(samples.images),
             "samples": int(samples.samples.shape[0]),
             "augmented": samples.augmented,
+            "warnings": list(samples.warnings),
             "seed": opts.seed,
         },
-        "validation": validation.as_dict(),
+        "validation": {**validation.as_dict(), "folder": str(val_root) if val_root is not None else None},
         "times_s": {k: round(v, 3) for k, v in times.items()},
         "versions": versions(),
     }

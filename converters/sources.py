@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from edge_classifier.errors import ConversionError, EdgeClassifierError, WeightsError
-from edge_classifier.spec import ModelSpec, fit_labels, load_labels
+from edge_classifier.spec import DEFAULT_CROP_FRACTION, ModelSpec, check_crop_fraction, fit_labels, load_labels
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,7 @@ class SourceOptions:
     std: Sequence[float] | None = None
     labels: str | None = None
     resize: str | None = None
+    crop_fraction: float | None = None
     name: str | None = None
 
 
@@ -137,6 +138,7 @@ def _efficientnet_lite(name: str, opts: SourceOptions) -> SourceModel:
         mean=opts.mean or (lite.MEAN,),
         std=opts.std or (lite.STD,),
         resize=opts.resize or "center_crop",
+        crop_fraction=opts.crop_fraction,
         labels=opts.labels,
         default_labels=imagenet_labels(),
     )
@@ -210,6 +212,7 @@ def _keras_app(key: str, opts: SourceOptions) -> SourceModel:
         mean=opts.mean or (app.mean,),
         std=opts.std or (app.std,),
         resize=opts.resize or "center_crop",
+        crop_fraction=opts.crop_fraction,
         labels=opts.labels,
         default_labels=imagenet_labels(),
     )
@@ -325,7 +328,8 @@ def _model_file(path: Path, opts: SourceOptions) -> SourceModel:
         name=opts.name or path.stem,
         mean=opts.mean or ((0.0,) if raw_pixels else (127.5,)),
         std=opts.std or ((1.0,) if raw_pixels else (127.5,)),
-        resize=opts.resize or "stretch",
+        resize=opts.resize or "center_crop",
+        crop_fraction=opts.crop_fraction,
         labels=opts.labels,
         default_labels=None,
         source=str(path),
@@ -380,6 +384,7 @@ def _float_spec(
     labels: str | None,
     default_labels: Sequence[str] | None,
     source: str = "",
+    crop_fraction: float | None = None,
 ) -> ModelSpec:
     """The float32 spec of a batch-1 Keras model, checking that it is an image classifier."""
     from edge_classifier.spec import _triple
@@ -409,6 +414,7 @@ def _float_spec(
         std=_triple(tuple(std), "std"),
         num_outputs=num_outputs,
         resize=resize,  # type: ignore[arg-type]
+        crop_fraction=check_crop_fraction(crop_fraction if crop_fraction is not None else DEFAULT_CROP_FRACTION),
         labels=label_list,
         label_offset=offset,
         output_kind="probabilities" if _ends_in_softmax(model) else "logits",

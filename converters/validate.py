@@ -117,7 +117,7 @@ def validate(
                 out = softmax(out)
             fscores.append(out[float_spec.label_offset :])
             qscores.append(pred.scores)
-            truth.append(class_of(path, root, float_spec.labels) if root is not None else None)
+            truth.append(class_of(path, root, float_spec.labels, float_spec.num_classes) if root is not None else None)
     f = np.stack(fscores)
     q = np.stack(qscores)
     rows = []

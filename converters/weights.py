@@ -31,6 +31,9 @@ import numpy as np
 from edge_classifier.errors import WeightsError
 
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+# The largest tensor or storage a weights file may ask for: EfficientNet-Lite2's biggest is 5 MB, ResNet50's 8 MB; a
+# file announcing more is hostile or broken, and the check comes before any allocation.
+MAX_TENSOR_BYTES = 1 << 30
 _STORAGE_DTYPES: dict[str, Any] = {
     "FloatStorage": np.float32,
     "DoubleStorage": np.float64,
@@ -75,9 +78,33 @@ class _TensorRef:
     stride: tuple[int, ...]
 
     def to_numpy(self) -> np.ndarray:
+        """The tensor as a numpy array, after checking that every element it names lies inside its storage.
+
+        ``as_strided`` trusts its arguments: an offset, size or stride from a crafted file would read memory beyond
+        the buffer (or crash). So the view is checked first: non-negative offset, sizes and strides, one stride per
+        dimension, at most as many elements as the storage holds, and the last element addressed inside it.
+
+        Raises:
+            ValueError: the view does not fit its storage (the caller turns it into a WeightsError).
+        """
         data = self.storage.data
+        key = self.storage.key
         if data is None:
-            raise ValueError(f"storage {self.storage.key} has no data")
+            raise ValueError(f"storage {key} has no data")
+        if len(self.size) != len(self.stride):
+            raise ValueError(f"tensor on storage {key} has {len(self.size)} sizes but {len(self.stride)} strides")
+        if self.offset < 0 or any(n < 0 for n in self.size) or any(s < 0 for s in self.stride):
+            raise ValueError(f"tensor on storage {key} has a negative offset, size or stride ({self.offset}, {self.size}, {self.stride})")
+        numel = 1
+        for n in self.size:
+            numel *= n
+        if numel * data.dtype.itemsize > MAX_TENSOR_BYTES or numel > max(1, data.size):
+            raise ValueError(f"tensor on storage {key} asks for {numel} elements; its storage holds {data.size}")
+        if numel == 0:
+            return np.empty(self.size, dtype=data.dtype)
+        last = self.offset + sum((n - 1) * s for n, s in zip(self.size, self.stride, strict=True))
+        if last >= data.size:
+            raise ValueError(f"tensor on storage {key} reaches element {last}, past the {data.size} its storage holds")
         if not self.size:
             return np.array(data[self.offset], dtype=data.dtype)
         item = data.dtype.itemsize
@@ -138,15 +165,15 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
     data = p.read_bytes()
     try:
         obj = _load_zip(data, str(p)) if zipfile.is_zipfile(io.BytesIO(data)) else _load_legacy(data, str(p))
+        return _as_state_dict(obj, str(p))
     except WeightsError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, struct.error, zipfile.BadZipFile) as exc:
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, struct.error, zipfile.BadZipFile, MemoryError) as exc:
         raise WeightsError(
             str(p),
             f"is not a readable PyTorch weights file ({type(exc).__name__}: {exc})",
             "give a .pth file written by torch.save(model.state_dict(), path)",
         ) from exc
-    return _as_state_dict(obj, str(p))
 
 
 def _as_state_dict(obj: Any, source: str) -> dict[str, np.ndarray]:
@@ -170,6 +197,15 @@ def _as_state_dict(obj: Any, source: str) -> dict[str, np.ndarray]:
     return out
 
 
+def _checked_numel(numel: Any, dtype: Any, key: str) -> int:
+    """A storage's element count from the pickle, refused before any allocation when it is absurd."""
+    if isinstance(numel, bool) or not isinstance(numel, int) or numel < 0:
+        raise ValueError(f"storage {key} has an invalid element count {numel!r}")
+    if numel * np.dtype(dtype).itemsize > MAX_TENSOR_BYTES:
+        raise ValueError(f"storage {key} announces {numel * np.dtype(dtype).itemsize} bytes, more than the {MAX_TENSOR_BYTES} a weights tensor may hold")
+    return numel
+
+
 def _load_legacy(data: bytes, source: str) -> Any:
     f = io.BytesIO(data)
     # The three header pickles hold only ints and dicts: no globals, so the allow-list applies too.
@@ -183,7 +219,7 @@ def _load_legacy(data: bytes, source: str) -> Any:
             raise pickle.UnpicklingError(f"unsupported storage {pid!r}")
         key = str(key)
         if key not in storages:
-            storages[key] = _Storage(key, storage_type.dtype, int(numel))
+            storages[key] = _Storage(key, storage_type.dtype, _checked_numel(numel, storage_type.dtype, key))
         return storages[key]
 
     def no_persistent(pid: Any) -> Any:
@@ -201,6 +237,8 @@ def _load_legacy(data: bytes, source: str) -> Any:
     for key in keys:
         st = storages[str(key)]
         (count,) = struct.unpack("<q", f.read(8))
+        if count != st.numel:
+            raise ValueError(f"storage {key} holds {count} elements, but its tensors were told {st.numel}")
         nbytes = int(count) * np.dtype(st.dtype).itemsize
         raw = f.read(nbytes)
         if len(raw) != nbytes:
@@ -226,9 +264,13 @@ def _load_zip(data: bytes, source: str) -> Any:
                 raise pickle.UnpicklingError(f"unsupported storage {pid!r}")
             key = str(key)
             if key not in storages:
-                raw = zf.read(f"{prefix}data/{key}")
-                st = _Storage(key, storage_type.dtype, int(numel))
-                st.data = np.frombuffer(raw, dtype=st.dtype)
+                count = _checked_numel(numel, storage_type.dtype, key)
+                info = zf.getinfo(f"{prefix}data/{key}")
+                nbytes = count * np.dtype(storage_type.dtype).itemsize
+                if info.file_size != nbytes:
+                    raise ValueError(f"storage {key} is {info.file_size} bytes, but {count} elements need {nbytes}")
+                st = _Storage(key, storage_type.dtype, count)
+                st.data = np.frombuffer(zf.read(info), dtype=st.dtype)
                 storages[key] = st
             return storages[key]
 

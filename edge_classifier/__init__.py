@@ -6,6 +6,11 @@ Public API::
     with Classifier("mobilenet_v2_1.0_224_quant.tflite") as clf:
         for c in clf.classify("cat.jpg"):
             print(c.id, c.label, c.score)
+        for result in clf.stream("clip.mp4", smoothing=0.6):
+            print(result.top)
+
+Result types live in :mod:`edge_classifier.results`; the loop in :mod:`edge_classifier.loop`, sessions with
+sinks and signals in :mod:`edge_classifier.session`.
 
 TensorFlow is never imported by the runtime; heavy or hardware-bound libraries (picamera2,
 libedgetpu) are imported only when used.
@@ -14,7 +19,8 @@ libedgetpu) are imported only when used.
 from __future__ import annotations
 
 from . import errors, sinks, sources
-from .classifier import Classifier, Prediction, default_model_path
+from ._version import __version__
+from .classifier import Classifier, default_model_path
 from .errors import (
     BackendUnavailableError,
     EdgeClassifierError,
@@ -24,12 +30,11 @@ from .errors import (
     ModelError,
     SourceError,
 )
-from .pipeline import run_pipeline
-from .postprocess import Classification
-from .results import Frame, LabelEvent, Result
+from .loop import FrameClassifier
+from .loop_options import LoopOptions
+from .results import Classification, Frame, LabelEvent, Prediction, Result
+from .session import run_pipeline
 from .spec import ModelSpec, SpecOverrides
-
-__version__ = "0.1.0"
 
 __all__ = [
     "BackendUnavailableError",
@@ -38,9 +43,11 @@ __all__ = [
     "EdgeClassifierError",
     "EdgeTpuError",
     "Frame",
+    "FrameClassifier",
     "ImageError",
     "LabelEvent",
     "LabelsError",
+    "LoopOptions",
     "ModelError",
     "ModelSpec",
     "Prediction",

@@ -4,45 +4,59 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from .backends.base import Backend, BackendInfo
-from .backends.select import open_backend, read_model
-from .errors import ModelError
-from .postprocess import Classification, class_scores, classes_from_scores
+from .backends.select import open_backend
+from .errors import ConfigError, EdgeClassifierError, ImageError, ModelError, SpecError
+from .loop_options import LoopOptions
+from .options import validate_model_options
+from .postprocess import class_scores, classes_from_scores
 from .preprocess import RESAMPLE_MODES, ImageInput, fit_to_input, letterbox_pad_value, load_image, quantize_pixels, resample_for
+from .results import Classification, Prediction, Result
 from .spec import ModelSpec, SpecOverrides, build_spec
-from .tflite_file import ModelFileInfo, ends_in_softmax
+from .tflite_file import ModelFileInfo, ends_in_softmax, read_model
 
-if TYPE_CHECKING:
-    from .results import Result
+# Prediction lives in edge_classifier.results with the other result types; importing it from here still works.
+__all__ = ["Classifier", "Prediction", "default_model_path", "register_stream"]
 
 log = logging.getLogger(__name__)
 
+# Classifier.stream is a convenience over edge_classifier.loop.stream. The loop sits a layer above this module
+# (it needs the sources and the smoother) and layers import only downward, so the loop plugs its function in
+# here when it is imported (the package __init__ imports it); this module never imports the loop.
+StreamFunction = Callable[["Classifier", Any, LoopOptions], Iterator[Result]]
+_stream_function: StreamFunction | None = None
 
-@dataclass(frozen=True)
-class Prediction:
-    """The full answer for one image.
 
-    Attributes:
-        classes: the top-k classes, best first.
-        scores: probabilities for every class id (float32, background removed).
-        timings: seconds spent per stage: ``preprocess``, ``inference``, ``postprocess``.
-    """
+def register_stream(fn: StreamFunction) -> None:
+    """Install the frame loop behind :meth:`Classifier.stream`; called once, by :mod:`edge_classifier.loop`."""
+    global _stream_function
+    _stream_function = fn
 
-    classes: list[Classification]
-    scores: np.ndarray
-    timings: dict[str, float] = field(default_factory=dict)
 
-    @property
-    def top(self) -> Classification | None:
-        """The best class, or None when nothing passed the score threshold."""
-        return self.classes[0] if self.classes else None
+def _deprecated(old: str, new: str, stacklevel: int = 3) -> None:
+    """Warn that ``old`` is going; ``stacklevel`` 3 names the caller of the method that calls this."""
+    warnings.warn(f"{old} is deprecated and will be removed in the next release: use {new}", DeprecationWarning, stacklevel=stacklevel)
+
+
+def _runtime_choice(runtime: str | None, backend: str | None) -> str | None:
+    """``runtime=``, or the deprecated ``backend=`` spelling of it (both at once is an error)."""
+    if backend is None:
+        return runtime
+    if runtime is not None:
+        raise ConfigError(
+            f"Classifier(runtime={runtime!r}, backend={backend!r})",
+            "both name the runtime (backend= is the deprecated spelling of runtime=)",
+            "pass runtime= only",
+        )
+    _deprecated("Classifier(backend=...)", "Classifier(runtime=...)", stacklevel=4)
+    return backend
 
 
 def default_model_path() -> Path:
@@ -74,8 +88,8 @@ class Classifier:
     Args:
         model: path of a ``.tflite`` file; None takes the bundled default model.
         labels: a labels file or a list of labels, overriding those embedded in the model.
-        backend: ``auto`` (default) or a runtime name to force: ``ai-edge-litert``,
-            ``tflite-runtime``, ``tensorflow``.
+        runtime: ``auto`` (default) or a TFLite runtime to force: ``ai-edge-litert``,
+            ``tflite-runtime``, ``tensorflow``. :attr:`runtime_info` says which one runs, and why.
         device: ``auto`` (Edge TPU when the model is compiled for it and one is usable, else the
             CPU), ``cpu``, ``edgetpu``, or a Coral device string such as ``usb:0`` or ``pci:0``.
         num_threads: CPU threads for the interpreter; default all cores this process may use.
@@ -87,9 +101,11 @@ class Classifier:
         isolate: run the interpreter in a worker process, so that an accelerator lost mid-run raises
             AcceleratorLostError (or, on ``device="auto"``, hands over to the CPU) instead of aborting
             this process; None: on for the Edge TPU, off for the CPU.
+        backend: deprecated spelling of ``runtime`` (a DeprecationWarning; both at once is a ConfigError).
 
     Raises:
         ModelError: missing, corrupt or non-classifier model; labels that do not fit.
+        ConfigError: ``runtime`` and ``backend`` both given.
         BackendUnavailableError: no TFLite runtime, or the forced one is missing.
         EdgeTpuError: the Edge TPU was required and cannot be used.
 
@@ -104,7 +120,7 @@ class Classifier:
         model: str | Path | None = None,
         *,
         labels: str | Path | Sequence[str] | None = None,
-        backend: str | None = None,
+        runtime: str | None = None,
         device: str = "auto",
         num_threads: int | None = None,
         top_k: int = 5,
@@ -112,11 +128,16 @@ class Classifier:
         overrides: SpecOverrides | None = None,
         resample: str = "auto",
         isolate: bool | None = None,
+        backend: str | None = None,
     ) -> None:
-        if resample not in RESAMPLE_MODES:
-            from .errors import SpecError
-
-            raise SpecError(f"resample={resample!r}", "is not a resampling mode", f"use one of {', '.join(RESAMPLE_MODES)}")
+        _check_resample(resample)
+        # The runtime's name stays in `backend` for the loading code below, which still calls it that.
+        backend = _runtime_choice(runtime, backend)
+        # One rule for the API, the CLI and config files: a wrong type or value is named here, not deep in the runtime.
+        validate_model_options(
+            model=model, labels=labels, runtime=backend, device=device, num_threads=num_threads, top_k=top_k,
+            min_score=min_score, overrides=overrides, isolate=isolate,
+        )  # fmt: skip
         self.resample = resample
         path = Path(model) if model is not None else default_model_path()
         data, info = read_model(path)
@@ -125,14 +146,11 @@ class Classifier:
         self.top_k = top_k
         self.min_score = min_score
         self._backend: Backend | None = None
-        backend_obj, used_path = open_backend(data, info, str(path), runtime=backend, device=device, num_threads=num_threads, isolate=isolate)
-        self._backend = backend_obj
-        self.model_path = Path(used_path)
-        if used_path != str(path):
-            # A CPU twin was loaded: its own file holds the labels and spec that go with it.
-            from .tflite_file import read_model_info
-
-            info = read_model_info(used_path)
+        loaded = open_backend(data, info, str(path), runtime=backend, device=device, num_threads=num_threads, isolate=isolate)
+        backend_obj = self._backend = loaded.backend
+        self.model_path = loaded.path
+        # After a fallback the CPU twin runs: its own file (already parsed) holds the labels and spec that go with it.
+        data, info, used_path = loaded.data, loaded.info, str(loaded.path)
         ov = overrides or SpecOverrides()
         if labels is not None:
             ov = SpecOverrides(**{**ov.__dict__, "labels": labels})
@@ -141,7 +159,7 @@ class Classifier:
             input_dtype=backend_obj.input_dtype,
             input_quant=backend_obj.input_quantization,
             output_shape=backend_obj.output_shape,
-            associated_files=_associated(info, data if used_path == str(path) else None, used_path),
+            associated_files=_associated(info, data, used_path),
             model_name=str(path),
             overrides=ov,
             output_is_softmax=ends_in_softmax(info),
@@ -153,9 +171,19 @@ class Classifier:
 
     # --- introspection -----------------------------------------------------------------
     @property
-    def backend(self) -> BackendInfo:
-        """Which runtime and device run the model, and why."""
+    def runtime_info(self) -> BackendInfo:
+        """Which runtime and device run the model, and why (``.runtime``, ``.device``, ``.reason``, ...).
+
+        Raises:
+            ModelError: the classifier is closed.
+        """
         return self._require().info
+
+    @property
+    def backend(self) -> BackendInfo:
+        """Deprecated name of :attr:`runtime_info`."""
+        _deprecated("Classifier.backend", "Classifier.runtime_info")
+        return self.runtime_info
 
     def _require(self) -> Backend:
         if self._backend is None:
@@ -163,17 +191,56 @@ class Classifier:
         return self._backend
 
     # --- inference ---------------------------------------------------------------------
-    def predict_rgb(self, rgb: np.ndarray, *, resample: str | None = None) -> Prediction:
-        """Classify an RGB uint8 frame (HxWx3) that is already decoded; the per-frame hot path.
+    def predict(self, image: ImageInput, *, bgr: bool = False, resample: str | None = None) -> Prediction:
+        """Classify one image and return the full prediction; the per-frame hot path for arrays.
 
         Args:
-            rgb: the frame.
-            resample: ``fast`` or ``exact``; default the classifier's (``auto`` means ``fast`` here).
+            image: a file path, a numpy array (RGB; BGR with ``bgr=True``), or a PIL image. An RGB uint8
+                frame (HxWx3) is used as it is, without a copy.
+            bgr: the numpy array is in OpenCV's BGR order.
+            resample: ``auto``, ``fast`` or ``exact``; default the classifier's (``auto`` is ``fast`` for
+                arrays, ``exact`` for files and PIL images).
+
+        Returns:
+            The top-k classes, every class's score, and the seconds per stage (``decode`` for a file or a
+            PIL image, ``preprocess``, ``inference``, ``postprocess``).
+
+        Raises:
+            ImageError: the image is missing, unreadable, or empty.
+            SpecError: ``resample`` is not a resampling mode.
+            ModelError: the classifier is closed.
         """
-        backend = self._require()
+        mode = self.resample if resample is None else _check_resample(resample)
         t0 = time.perf_counter()
-        mode = resample or self.resample
-        fitted = fit_to_input(rgb, self.spec.input_size, self.spec.resize, self._pad, "fast" if mode == "auto" else mode)
+        rgb = load_image(image, bgr=bgr)
+        if isinstance(image, np.ndarray):
+            # An array needs no decoding; checking (or converting) it is part of preprocessing.
+            return self._predict_rgb(rgb, resample_for(image, mode), t0)
+        t1 = time.perf_counter()
+        pred = self._predict_rgb(rgb, resample_for(image, mode), t1)
+        pred.timings["decode"] = t1 - t0
+        return pred
+
+    def predict_framed(self, pixels: np.ndarray) -> Prediction:
+        """Classify pixels already framed for this model, as :mod:`edge_classifier.prefetch` prepares them ahead.
+
+        Args:
+            pixels: :func:`~edge_classifier.preprocess.fit_to_spec`'s output for this classifier's spec: RGB uint8
+                of the input size (height, width, 3). It is quantized and run as it is, not framed again.
+
+        Raises:
+            ImageError: ``pixels`` is not RGB uint8 of the model's input size.
+            ModelError: the classifier is closed.
+        """
+        h, w = self.spec.input_size
+        if not isinstance(pixels, np.ndarray) or pixels.shape != (h, w, 3) or pixels.dtype != np.uint8:
+            got = f"{getattr(pixels, 'shape', type(pixels).__name__)} {getattr(pixels, 'dtype', '')}".strip()
+            raise ImageError("framed pixels", f"are {got}, not this model's input ({h}x{w}x3 uint8)", "pass fit_to_spec(rgb, classifier.spec), or call predict() with the image")
+        return self._predict_rgb(pixels, "fast", time.perf_counter(), framed=True)
+
+    def _predict_rgb(self, rgb: np.ndarray, mode: str, t0: float, framed: bool = False) -> Prediction:
+        backend = self._require()
+        fitted = rgb if framed else fit_to_input(rgb, self.spec.input_size, self.spec.resize, self._pad, "fast" if mode == "auto" else mode, self.spec.crop_fraction)
         quantize_pixels(fitted, self.spec, out=backend.input_buffer())
         t1 = time.perf_counter()
         backend.invoke()
@@ -183,21 +250,19 @@ class Classifier:
         t3 = time.perf_counter()
         return Prediction(classes, scores, {"preprocess": t1 - t0, "inference": t2 - t1, "postprocess": t3 - t2})
 
-    def invoke(self) -> None:
-        """Run the interpreter once on whatever input it holds: the model's own cost, for timing."""
+    def predict_rgb(self, rgb: np.ndarray, *, resample: str | None = None) -> Prediction:
+        """Deprecated: :meth:`predict` takes arrays and gives the same answer."""
+        _deprecated("Classifier.predict_rgb(frame)", "Classifier.predict(frame)")
+        return self.predict(rgb, resample=resample)
+
+    def _invoke(self) -> None:
+        """Run the interpreter once on whatever input it holds: the model's own cost, for benchmarks."""
         self._require().invoke()
 
-    def predict(self, image: ImageInput, *, bgr: bool = False) -> Prediction:
-        """Classify one image (path, numpy array, or PIL image) and return the full prediction.
-
-        Raises:
-            ImageError: the image is missing, unreadable, or empty.
-        """
-        t0 = time.perf_counter()
-        rgb = load_image(image, bgr=bgr)
-        pred = self.predict_rgb(rgb, resample=resample_for(image, self.resample))
-        pred.timings["decode"] = time.perf_counter() - t0 - sum(pred.timings.values())
-        return pred
+    def invoke(self) -> None:
+        """Deprecated: a benchmark hook that leaves the public API (benchmarks call ``_invoke``)."""
+        _deprecated("Classifier.invoke()", "Classifier.predict(), or edge-classifier bench for timings")
+        self._invoke()
 
     def classify(self, image: ImageInput, *, bgr: bool = False, top_k: int | None = None) -> list[Classification]:
         """The top classes of one image, best first.
@@ -215,16 +280,56 @@ class Classifier:
             return pred.classes
         return classes_from_scores(pred.scores, self.spec, top_k, self.min_score)
 
-    def stream(self, source: Any, **options: Any) -> Iterator[Result]:
-        """Classify frames from a source as they come (see :func:`edge_classifier.pipeline.stream`).
+    def stream(
+        self,
+        source: Any,
+        options: LoopOptions | None = None,
+        *,
+        smoothing: float | None = None,
+        hysteresis: int | None = None,
+        max_frames: int | None = None,
+        min_score: float | None = None,
+        stall_timeout: float | None = None,
+        source_options: Mapping[str, Any] | None = None,
+    ) -> Iterator[Result]:
+        """Classify frames from a source as they come: :func:`edge_classifier.loop.stream` on this classifier.
 
         Args:
-            source: a Source (see :mod:`edge_classifier.sources`) or anything ``sources.open`` accepts.
-            **options: passed to :func:`edge_classifier.pipeline.stream` (smoothing, max_frames, ...).
-        """
-        from .pipeline import stream
+            source: a Source (see :mod:`edge_classifier.sources`) or anything ``sources.open`` accepts: a
+                video file, a camera index, a URL, an image folder, ``"picamera"``.
+            options: the loop's options; the keywords below override single fields of it.
+            smoothing: EMA weight kept from past frames, in [0, 1) (see :class:`LoopOptions`).
+            hysteresis: frames a new top label must lead before ``Result.event`` announces it.
+            max_frames: stop after this many classified frames.
+            min_score: threshold for smoothed labels and events (default: the classifier's).
+            stall_timeout: seconds without any frame before CameraTimeoutError.
+            source_options: keyword arguments for ``sources.open``.
 
-        return stream(self, source, **options)
+        Yields:
+            One :class:`~edge_classifier.results.Result` per classified frame; closing the iterator (or
+            leaving a ``for`` loop) releases the source.
+
+        Raises:
+            ConfigError: an option out of range.
+            SourceError: the source cannot be opened or fails mid-way.
+        """
+        given = {
+            "smoothing": smoothing,
+            "hysteresis": hysteresis,
+            "max_frames": max_frames,
+            "min_score": min_score,
+            "stall_timeout": stall_timeout,
+            "source_options": source_options,
+        }
+        opts = options if options is not None else LoopOptions()
+        changes = {k: v for k, v in given.items() if v is not None}
+        if changes:
+            opts = opts.replace(**changes)
+        if _stream_function is None:
+            raise EdgeClassifierError(
+                "Classifier.stream", "the frame loop (edge_classifier.loop) is not loaded", "import edge_classifier first"
+            )
+        return _stream_function(self, source, opts)
 
     # --- lifetime ----------------------------------------------------------------------
     def close(self) -> None:
@@ -242,6 +347,12 @@ class Classifier:
     def __repr__(self) -> str:
         state = str(self._backend.info) if self._backend else "closed"
         return f"Classifier({str(self.model_path)!r}, {state})"
+
+
+def _check_resample(mode: str) -> str:
+    if mode not in RESAMPLE_MODES:
+        raise SpecError(f"resample={mode!r}", "is not a resampling mode", f"use one of {', '.join(RESAMPLE_MODES)}")
+    return mode
 
 
 def _check_is_classifier(info: ModelFileInfo, name: str) -> None:

@@ -115,6 +115,10 @@ class SinkError(EdgeClassifierError):
     """A result sink (file, window, recording, broker, webhook) failed."""
 
 
+class DatasetError(EdgeClassifierError):
+    """A labelled image folder or CSV cannot be used: empty, an unknown or ambiguous label, a malformed row."""
+
+
 class ConfigError(EdgeClassifierError):
     """A configuration file or option is invalid."""
 
@@ -130,6 +134,10 @@ class CalibrationError(ConversionError):
 
 class WeightsError(ConversionError):
     """A weights file is missing, not a state_dict, or holds forbidden pickle globals."""
+
+
+class TrainingError(ConversionError):
+    """Training photos, options or the output folder cannot make a classifier (``edge-convert train``)."""
 
 
 class CompilerError(EdgeClassifierError):

@@ -2,31 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
-
 import numpy as np
 
+from .results import Classification
 from .spec import ModelSpec
 
-
-@dataclass(frozen=True)
-class Classification:
-    """One class of a result.
-
-    Attributes:
-        id: the class id, counted without any leading "background" output (ImageNet: 0..999).
-        label: the class label, or ``class <id>`` for a model without labels.
-        score: probability in 0..1 (after softmax when the model outputs logits).
-    """
-
-    id: int
-    label: str
-    score: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """``{"id", "label", "score"}`` for JSON."""
-        return {"id": self.id, "label": self.label, "score": round(float(self.score), 6)}
+# Classification lives in edge_classifier.results with the other result types; importing it from here still works.
+__all__ = ["Classification", "class_scores", "classes_from_scores", "dequantize", "softmax", "top_k"]
 
 
 def dequantize(raw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

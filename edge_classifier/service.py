@@ -9,8 +9,11 @@ udev talk over netlink), no ``ProtectHome`` (models and logs often live in the u
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from .errors import ConfigError
 
 DEFAULT_GROUPS = ("video", "plugdev")
 
@@ -44,15 +47,41 @@ def unit_name(config: Path) -> str:
     return f"edge-classifier-{stem}.service"
 
 
+def check_unit_value(what: str, value: str) -> str:
+    """``value`` when it can go into a unit file as it is: no line breaks, no control characters, valid text.
+
+    A newline in a value would start a new line of the unit, so a folder named ``x\\nUser=root`` could add settings;
+    systemd also cuts lines at NUL and treats other control characters inconsistently. Such values are refused,
+    not escaped: the unit must mean exactly what the user sees.
+
+    Raises:
+        ConfigError: a control character (C0, DEL or C1) or a byte that is not valid UTF-8.
+    """
+    for ch in value:
+        if unicodedata.category(ch) == "Cc":
+            raise ConfigError(
+                f"{what} {value!r}",
+                f"contains the control character {ch!r}, which would break the systemd unit (or add lines to it)",
+                "rename the file or folder without newlines or other control characters, then install the service again",
+            )
+        if unicodedata.category(ch) == "Cs":
+            raise ConfigError(
+                f"{what} {value!r}",
+                "is not valid UTF-8, which a systemd unit must be",
+                "rename the file or folder to a UTF-8 name, then install the service again",
+            )
+    return value
+
+
 def _no_specifiers(text: str) -> str:
-    """Escape systemd's %-specifiers (and $ expansion in ExecStart) so a path is taken literally."""
-    return text.replace("%", "%%").replace("$", "$$")
+    """Escape systemd's %-specifiers, so a value is taken literally (every setting expands them, Description= too)."""
+    return text.replace("%", "%%")
 
 
 def _quote(arg: str) -> str:
-    """Quote an ExecStart argument for systemd when it holds spaces, quotes, backslashes or specifiers."""
-    arg = _no_specifiers(arg)
-    if re.search(r"[\s\"'\\;]", arg):
+    """An ExecStart argument taken literally: no %-specifiers, no $ expansion, quoted when it holds spaces or quotes."""
+    arg = _no_specifiers(arg).replace("$", "$$")
+    if re.search(r"[\s\"'\\;]", arg) or arg == "":
         return '"' + arg.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return arg
 
@@ -60,21 +89,35 @@ def _quote(arg: str) -> str:
 def render_unit(spec: ServiceSpec) -> str:
     """The unit file's text.
 
+    Every value that reaches the unit is checked by :func:`check_unit_value` and has its ``%`` escaped.
+
     Raises:
-        ValueError: a relative path, or root as the user (callers turn this into a ConfigError).
+        ConfigError: a relative path, root as the user, or a value with control characters.
     """
     if not spec.executable.is_absolute() or not spec.config.is_absolute():
-        raise ValueError("executable and config must be absolute paths")
+        raise ConfigError("systemd unit", "the executable and the config must be absolute paths", "pass absolute paths")
     if spec.user in ("root", "0"):
-        raise ValueError("the service must not run as root")
+        raise ConfigError(f"user {spec.user!r}", "the service must not run as root", "pass --user NAME with a non-root account")
     argv = [str(spec.executable), "run", "--config", str(spec.config), *spec.extra_args]
     description = spec.description or f"edge-classifier camera ({spec.config.name})"
-    groups = " ".join(spec.groups)
+    for what, value in (
+        ("program path", str(spec.executable)),
+        ("config path", str(spec.config)),
+        ("user", spec.user),
+        ("description", description),
+        *(("group", g) for g in spec.groups),
+        *(("argument", a) for a in spec.extra_args),
+    ):
+        check_unit_value(what, value)
+    for what, value in (("user", spec.user), *(("group", g) for g in spec.groups)):
+        if not value or re.search(r"\s", value):
+            raise ConfigError(f"{what} {value!r}", "is empty or holds white space", "give an account or group name")
+    groups = " ".join(_no_specifiers(g) for g in spec.groups)
     lines = [
         "# Written by `edge-classifier install-service`. Edit the config file, not this unit, then:",
         f"#   sudo systemctl restart {unit_name(spec.config)}",
         "[Unit]",
-        f"Description={description}",
+        f"Description={_no_specifiers(description)}",
         "Documentation=https://github.com/edge-classifier/edge_classifier",
         # MQTT and webhooks need the network; the sinks reconnect anyway if it comes up later.
         "Wants=network-online.target",
@@ -84,17 +127,17 @@ def render_unit(spec: ServiceSpec) -> str:
         "",
         "[Service]",
         "Type=simple",
-        f"User={spec.user}",
+        f"User={_no_specifiers(spec.user)}",
         *([f"SupplementaryGroups={groups}"] if groups else []),
         # A path setting: taken whole (spaces allowed, no quotes), only %-specifiers are expanded.
-        f"WorkingDirectory={str(spec.config.parent).replace('%', '%%')}",
+        f"WorkingDirectory={_no_specifiers(str(spec.config.parent))}",
         f"ExecStart={' '.join(_quote(a) for a in argv)}",
         # The loop stops cleanly on SIGTERM (recording finalised, JSON lines flushed, "offline" published);
         # 130 is its exit status after an interrupt, which is a normal stop here, not a failure to restart.
         "TimeoutStopSec=20",
         "SuccessExitStatus=130 143",
         "Restart=on-failure",
-        f"RestartSec={spec.restart_sec}",
+        f"RestartSec={int(spec.restart_sec)}",
         "Environment=PYTHONUNBUFFERED=1",
         "NoNewPrivileges=yes",
         "ProtectSystem=full",
@@ -109,6 +152,14 @@ def render_unit(spec: ServiceSpec) -> str:
         "WantedBy=multi-user.target",
         "",
     ]
+    for line in lines:
+        if line.endswith("\\"):
+            # systemd joins a line ending in a backslash with the next one: the next setting would be swallowed.
+            raise ConfigError(
+                f"systemd unit line {line!r}",
+                "ends in a backslash, which systemd reads as 'continued on the next line'",
+                "rename the file or folder so that it does not end in a backslash",
+            )
     return "\n".join(lines)
 
 

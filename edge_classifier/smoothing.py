@@ -3,6 +3,9 @@
 A camera pointed at one object still sees frame-to-frame noise; the raw top label flickers. The
 EMA steadies the scores, and a change of label is announced only after the new label has led for
 ``hysteresis`` consecutive frames. Pure: no clock, no I/O; the raw per-frame scores stay untouched.
+
+:class:`Smoother` does this for the whole frame's top label; :class:`StateSmoother` for a region's named states
+(:mod:`edge_classifier.states`), where ``unknown`` (no state above its threshold) is a state of its own.
 """
 
 from __future__ import annotations
@@ -12,7 +15,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .results import LabelEvent
+from .loop_options import check_hysteresis, check_smoothing
+from .results import LabelEvent, StateEvent
+from .states import StateSet
 
 
 def ema(previous: np.ndarray | None, scores: np.ndarray, smoothing: float) -> np.ndarray:
@@ -74,18 +79,15 @@ class Smoother:
         min_score: a smoothed top score below this is no label at all (no event for it).
 
     Raises:
-        ValueError: smoothing outside [0, 1) or hysteresis below 1.
+        ConfigError: smoothing outside [0, 1) or hysteresis below 1.
     """
 
     def __init__(
         self, labels: Callable[[int], str], *, smoothing: float = 0.5, hysteresis: int = 3, min_score: float = 0.0
     ) -> None:
-        if not 0.0 <= smoothing < 1.0:
-            raise ValueError(f"smoothing must be in [0, 1), got {smoothing}: 0 is off, 0.9 is heavy")
-        if hysteresis < 1:
-            raise ValueError(f"hysteresis must be at least 1 frame, got {hysteresis}")
         self.labels = labels
-        self.smoothing = smoothing
+        self.smoothing = check_smoothing(smoothing)
+        check_hysteresis(hysteresis)
         self.min_score = min_score
         self.state = Hysteresis(frames=hysteresis)
         self.scores: np.ndarray | None = None
@@ -114,7 +116,80 @@ class Smoother:
         """The confirmed label id, or None before the first event."""
         return self.state.current
 
+    @property
+    def pending(self) -> bool:
+        """True while a new label leads but is not yet confirmed (a trigger then keeps classifying)."""
+        return self.state.candidate is not None
+
     def reset(self) -> None:
         """Forget the history (a new scene or a new source)."""
         self.scores = None
         self.state = Hysteresis(frames=self.state.frames)
+
+
+class StateSmoother:
+    """EMA over a region's class scores, its states decided on the smoothed scores, and state events with hysteresis.
+
+    Args:
+        states: the region's compiled states (:func:`~edge_classifier.states.compile_states`).
+        labels: class id -> label, for the event's ``label``.
+        region: the region's name, carried by its events.
+        smoothing: weight kept from the past, in [0, 1); 0 turns the EMA off.
+        hysteresis: frames a new state must lead before a :class:`StateEvent` fires.
+
+    Raises:
+        ConfigError: smoothing outside [0, 1) or hysteresis below 1.
+    """
+
+    def __init__(self, states: StateSet, labels: Callable[[int], str], region: str, *, smoothing: float = 0.0, hysteresis: int = 3) -> None:
+        self.states = states
+        self.labels = labels
+        self.region = region
+        self.smoothing = check_smoothing(smoothing)
+        self.hysteresis = Hysteresis(frames=check_hysteresis(hysteresis))
+        self.scores: np.ndarray | None = None
+        self.score = 0.0
+
+    def update(self, scores: np.ndarray, frame_index: int, t_capture: float) -> tuple[np.ndarray, StateEvent | None]:
+        """Fold in one classification of the region; returns the smoothed class scores and the event confirmed now."""
+        self.scores = ema(self.scores, scores, self.smoothing)
+        state_scores = self.states.scores(self.scores)
+        leader = self.states.decide(state_scores)
+        change = self.hysteresis.update(leader)
+        current = self.hysteresis.current
+        if current is not None:
+            self.score = float(state_scores[current]) if current >= 0 else float(np.max(state_scores))
+        if change is None:
+            return self.scores, None
+        previous, new = change
+        return self.scores, StateEvent(
+            region=self.region,
+            state=self.states.name(new),
+            score=self.score,
+            previous_state=self.states.name(previous) if previous is not None else None,
+            label=self.labels(self.states.best_class(self.scores, new)),
+            frame_index=frame_index,
+            t_capture=t_capture,
+        )
+
+    @property
+    def state(self) -> str | None:
+        """The confirmed state's name, or None before the first event."""
+        current = self.hysteresis.current
+        return None if current is None else self.states.name(current)
+
+    @property
+    def pending(self) -> bool:
+        """True while a new state leads but is not yet confirmed (a trigger then keeps classifying)."""
+        return self.hysteresis.candidate is not None
+
+    def settle_frames(self) -> int:
+        """Classifications after motion stops before the state can be trusted again (:func:`settle_frames`)."""
+        return settle_frames(self.smoothing, self.hysteresis.frames)
+
+
+def settle_frames(smoothing: float, hysteresis: int) -> int:
+    """Classifications a changed scene needs before its answer is confirmed: the hysteresis, plus the frames the
+    EMA needs to forget 90% of what came before (a trigger keeps classifying that long after motion stops)."""
+    ema_frames = 0 if smoothing <= 0 else int(np.ceil(np.log(0.1) / np.log(smoothing)))
+    return hysteresis + ema_frames

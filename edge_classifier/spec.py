@@ -21,6 +21,10 @@ ColorOrder = Literal["RGB", "BGR"]
 OutputKind = Literal["probabilities", "logits"]
 
 RESIZE_MODES: tuple[str, ...] = ("stretch", "center_crop", "letterbox")
+# The TF/Keras and Coral evaluation convention: the central 87.5% of the shorter side (224 of 256), where ImageNet
+# photos keep their subject and lose the borders the models were not scored on.
+DEFAULT_RESIZE: ResizeMode = "center_crop"
+DEFAULT_CROP_FRACTION = 0.875
 COLOR_ORDERS: tuple[str, ...] = ("RGB", "BGR")
 OUTPUT_KINDS: tuple[str, ...] = ("probabilities", "logits")
 SPEC_FILE = "edge_classifier_spec.json"
@@ -41,7 +45,10 @@ class ModelSpec:
         mean: per-channel value subtracted from a 0..255 pixel before dividing by ``std``.
         std: per-channel divisor; the model sees ``(pixel - mean) / std``.
         color_order: channel order the model expects (``RGB`` or ``BGR``).
-        resize: how a frame of another shape is fitted: ``stretch``, ``center_crop`` or ``letterbox``.
+        resize: how a frame of another shape is fitted: ``center_crop`` (default), ``stretch`` or ``letterbox``.
+        crop_fraction: with ``center_crop``, the share of the largest centred region of the model's aspect ratio that
+            is kept (0.875: the central 87.5% of a photo's shorter side, as ImageNet models are evaluated; 1.0: all
+            of it). Ignored by the other modes.
         labels: one label per class id (background already removed).
         label_offset: how many leading outputs are not classes (1 for 1001-output ImageNet models).
         num_outputs: length of the output vector.
@@ -58,7 +65,8 @@ class ModelSpec:
     std: tuple[float, float, float]
     num_outputs: int
     color_order: ColorOrder = "RGB"
-    resize: ResizeMode = "stretch"
+    resize: ResizeMode = DEFAULT_RESIZE
+    crop_fraction: float = DEFAULT_CROP_FRACTION
     labels: tuple[str, ...] = ()
     label_offset: int = 0
     output_kind: OutputKind = "probabilities"
@@ -94,6 +102,11 @@ class ModelSpec:
                 return False
         return True
 
+    @property
+    def framing(self) -> str:
+        """The framing in one word: ``center_crop(0.875)``, ``stretch`` or ``letterbox``."""
+        return f"center_crop({self.crop_fraction:g})" if self.resize == "center_crop" else self.resize
+
     def to_embedded_json(self) -> dict[str, Any]:
         """The fields a converter embeds in a model (tensor facts are read from the tensor)."""
         return {
@@ -103,6 +116,7 @@ class ModelSpec:
             "std": list(self.std),
             "color_order": self.color_order,
             "resize": self.resize,
+            "crop_fraction": self.crop_fraction,
             "label_offset": self.label_offset,
             "output_kind": self.output_kind,
         }
@@ -119,10 +133,24 @@ class ModelSpec:
         h, w = self.input_size
         fast = "raw pixels in (no float maths)" if self.pixels_pass_through else "normalised in float"
         return (
-            f"{self.name}: {w}x{h} {self.color_order} {self.input_dtype}, resize={self.resize}, "
+            f"{self.name}: {w}x{h} {self.color_order} {self.input_dtype}, resize={self.framing}, "
             f"mean={_short(self.mean)} std={_short(self.std)}, {fast}, {self.num_classes} classes "
             f"(offset {self.label_offset}), {len(self.labels)} labels, output={self.output_kind}"
         )
+
+
+def check_crop_fraction(value: Any) -> float:
+    """``value`` as a crop fraction in (0, 1].
+
+    Raises:
+        SpecError: not a number, not finite, or outside (0, 1].
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError("crop_fraction", f"is {value!r}, not a number", "give a fraction in (0, 1], e.g. 0.875")
+    f = float(value)
+    if not 0.0 < f <= 1.0:  # also refuses NaN, which fails every comparison
+        raise SpecError("crop_fraction", f"is {f:g}, outside (0, 1]", "give a fraction in (0, 1]: 0.875 as ImageNet models are evaluated, 1.0 for the whole centre")
+    return f
 
 
 def _short(v: Sequence[float]) -> str:
@@ -144,7 +172,7 @@ def _triple(value: float | Sequence[float], name: str) -> tuple[float, float, fl
 
 def parse_labels(text: str, source: str) -> tuple[str, ...]:
     """Labels from a text file: one per line, or ``<id> <label>`` / ``<id>: <label>`` lines."""
-    lines = [ln.strip() for ln in text.splitlines()]
+    lines = [ln.strip() for ln in text.removeprefix("\ufeff").splitlines()]
     while lines and not lines[-1]:
         lines.pop()
     if not lines:
@@ -173,8 +201,12 @@ def load_labels(path: str | Path) -> tuple[str, ...]:
         LabelsError: the file is missing, unreadable, or empty.
     """
     p = Path(path)
+    if p.is_dir():
+        raise LabelsError(str(p), "is a folder, not a labels file", "give a text file with one label per line")
     try:
-        text = p.read_text(encoding="utf-8")
+        # utf-8-sig: Windows editors start files with a byte-order mark, which would glue itself to the first label
+        # ("\ufeffbackground" is not "background", and every id would shift by one).
+        text = p.read_text(encoding="utf-8-sig")
     except FileNotFoundError as exc:
         raise LabelsError(str(p), "no such labels file", "check the --labels path") from exc
     except (OSError, UnicodeDecodeError) as exc:
@@ -217,10 +249,10 @@ def fit_labels(labels: Sequence[str], num_outputs: int, source: str, offset: int
 
 def _embedded_labels(files: Mapping[str, bytes]) -> tuple[str, str] | None:
     if LABELS_FILE in files:
-        return LABELS_FILE, files[LABELS_FILE].decode("utf-8", "replace")
+        return LABELS_FILE, files[LABELS_FILE].decode("utf-8-sig", "replace")
     for name in sorted(files):
         if name.lower().endswith(".txt") and "label" in name.lower():
-            return name, files[name].decode("utf-8", "replace")
+            return name, files[name].decode("utf-8-sig", "replace")
     return None
 
 
@@ -230,11 +262,12 @@ class SpecOverrides:
 
     mean: float | Sequence[float] | None = None
     std: float | Sequence[float] | None = None
-    color_order: str | None = None
-    resize: str | None = None
+    color_order: ColorOrder | None = None
+    resize: ResizeMode | None = None
+    crop_fraction: float | None = None
     labels: str | Path | Sequence[str] | None = None
     label_offset: int | None = None
-    output_kind: str | None = None
+    output_kind: OutputKind | None = None
     name: str | None = None
 
 
@@ -311,15 +344,23 @@ def build_spec(
     color = str(pick("color_order", o.color_order, "RGB")).upper()
     if color not in COLOR_ORDERS:
         raise SpecError("color_order", f"is {color!r}", f"use one of {', '.join(COLOR_ORDERS)}")
-    resize = str(pick("resize", o.resize, "stretch"))
+    resize = str(pick("resize", o.resize, DEFAULT_RESIZE))
     if resize not in RESIZE_MODES:
         raise SpecError("resize", f"is {resize!r}", f"use one of {', '.join(RESIZE_MODES)}")
+    crop_fraction = check_crop_fraction(pick("crop_fraction", o.crop_fraction, DEFAULT_CROP_FRACTION))
     kind = str(pick("output_kind", o.output_kind, "probabilities" if output_is_softmax is not False else "logits"))
     if kind not in OUTPUT_KINDS:
         raise SpecError("output_kind", f"is {kind!r}", f"use one of {', '.join(OUTPUT_KINDS)}")
     name = str(pick("name", o.name, Path(model_name).stem))
 
     offset_hint: int | None = o.label_offset if o.label_offset is not None else embedded.get("label_offset")
+    # The upper bound depends on the model, so it is checked here; the option table checks the type and >= 0.
+    if offset_hint is not None and not (isinstance(offset_hint, int) and 0 <= offset_hint < num_outputs):
+        raise SpecError(
+            f"label_offset={offset_hint!r}",
+            f"is not an output of this model, which has {num_outputs}",
+            "give 1 when output 0 is 'background' (1001-output ImageNet models), else 0",
+        )
     labels: tuple[str, ...] = ()
     if o.labels is not None:
         origin["labels"] = "user"
@@ -350,6 +391,7 @@ def build_spec(
         num_outputs=num_outputs,
         color_order=color,  # type: ignore[arg-type]
         resize=resize,  # type: ignore[arg-type]
+        crop_fraction=crop_fraction,
         labels=labels,
         label_offset=int(offset),
         output_kind=kind,  # type: ignore[arg-type]

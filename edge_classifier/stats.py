@@ -65,10 +65,13 @@ class RunStats:
 
     Attributes:
         frames: frames classified.
-        seconds: wall time from the first frame to the end.
+        seconds: the loop's own wall time: from the start of the loop (the sinks started) to its last frame. The
+            sinks' start-up and the drain at the end are left out, so ``fps`` is the rate the loop ran at.
+        shutdown_seconds: wall time spent after the last frame: releasing the source, draining and closing the sinks.
         dropped: live frames replaced by a newer one before inference took them.
         decode_errors: frames the source could not decode (skipped).
-        sink_dropped: results a blocking sink's full queue had to drop, per sink.
+        sink_dropped: per sink (by its name), what it lost: results a blocking sink's full queue dropped, messages
+            or events a network sink never sent (a full buffer, or still queued at the end).
         events: smoothed label changes.
         stages: per stage, ``(p50, p95)`` in seconds over the whole run.
         stopped_by: why the run ended: ``end`` (source finished), ``max_frames``, ``SIGINT``,
@@ -79,6 +82,7 @@ class RunStats:
 
     frames: int = 0
     seconds: float = 0.0
+    shutdown_seconds: float = 0.0
     dropped: int = 0
     decode_errors: int = 0
     sink_dropped: dict[str, int] = field(default_factory=dict)
@@ -90,7 +94,7 @@ class RunStats:
 
     @property
     def fps(self) -> float:
-        """Frames classified per second of wall time."""
+        """Frames classified per second of the loop's own wall time (``seconds``)."""
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -98,6 +102,7 @@ class RunStats:
         return {
             "frames": self.frames,
             "seconds": round(self.seconds, 3),
+            "shutdown_seconds": round(self.shutdown_seconds, 3),
             "fps": round(self.fps, 2),
             "dropped": self.dropped,
             "decode_errors": self.decode_errors,
@@ -121,7 +126,9 @@ def format_line(
 ) -> str:
     """The once-a-second status line: FPS, p50/p95 per stage in ms, drops, device."""
     parts = [f"{fps:6.1f} fps"]
-    parts += [f"{name} {p50 * 1000:.1f}/{p95 * 1000:.1f}" for name, (p50, p95) in ((n, stages[n]) for n in ordered_stages(stages))]
+    parts += [
+        f"{name} {p50 * 1000:.1f}/{p95 * 1000:.1f}" for name, (p50, p95) in ((n, stages[n]) for n in ordered_stages(stages))
+    ]
     parts.append(f"dropped {dropped} (total {dropped_total})")
     parts.append(device)
     if extra:
@@ -129,15 +136,24 @@ def format_line(
     return "[stats] " + " | ".join(parts) + "  (ms p50/p95)"
 
 
+#: A shutdown longer than this is shown in the summary (a slow drain is worth knowing about).
+SHOW_SHUTDOWN_SECONDS = 0.5
+
+
 def format_summary(stats: RunStats, source: str = "") -> str:
-    """The end-of-run summary, several lines."""
+    """The end-of-run summary, several lines (``source`` must already be redacted: it is printed as given)."""
+    lost = {name: n for name, n in stats.sink_dropped.items() if n}
     lines = [
         f"[summary] {stats.frames} frames in {stats.seconds:.1f} s = {stats.fps:.1f} fps"
         + (f" from {source}" if source else "")
         + f" on {stats.device}; stopped by {stats.stopped_by}",
         f"[summary] dropped {stats.dropped} stale frames, {stats.decode_errors} undecodable, "
-        f"{sum(stats.sink_dropped.values())} sink results, {stats.events} label events",
+        f"{sum(lost.values())} by the outputs"
+        + (f" ({', '.join(f'{name}: {n}' for name, n in lost.items())})" if lost else "")
+        + f", {stats.events} label events",
     ]
+    if stats.shutdown_seconds >= SHOW_SHUTDOWN_SECONDS:
+        lines.append(f"[summary] closing the source and the outputs took {stats.shutdown_seconds:.1f} s after the last frame")
     for name in ordered_stages(stats.stages):
         p50, p95 = stats.stages[name]
         lines.append(f"[summary]   {name:<12} p50 {p50 * 1000:8.2f} ms   p95 {p95 * 1000:8.2f} ms")

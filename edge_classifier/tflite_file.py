@@ -11,7 +11,11 @@ a valid model for any TFLite runtime.
 from __future__ import annotations
 
 import io
+import os
+import re
+import struct
 import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -288,7 +292,15 @@ def parse_model(data: bytes, name: str = "<model>") -> ModelFileInfo:
             ops = []
             for i in range(sg.OperatorsLength()):
                 op = sg.Operators(i)
-                builtin, version, custom = codes[op.OpcodeIndex()]
+                opcode = int(op.OpcodeIndex())
+                if not 0 <= opcode < len(codes):
+                    raise ModelError(
+                        name,
+                        f"the model file is corrupt: operator {i} of subgraph {s} uses operator code {opcode}, "
+                        f"but the file defines {len(codes)}",
+                        _CORRUPT_FIX,
+                    )
+                builtin, version, custom = codes[opcode]
                 ops.append(
                     OpInfo(
                         index=i,
@@ -314,13 +326,12 @@ def parse_model(data: bytes, name: str = "<model>") -> ModelFileInfo:
             (model.Metadata(i).Name() or b"").decode("utf-8", "replace") for i in range(model.MetadataLength())
         )
         version = int(model.Version())
-    except (IndexError, ValueError, TypeError, UnicodeDecodeError) as exc:
-        # flatbuffers raises these when an offset points past the end of a truncated file.
-        raise ModelError(
-            name,
-            f"the model file is truncated or corrupt ({type(exc).__name__})",
-            "re-download or re-convert the model; compare its size and sha256 with the original",
-        ) from exc
+    except (struct.error, TypeError, IndexError) as exc:
+        # Only what the flatbuffers reader raises on bytes that end early or hold a wild offset is the
+        # file's fault; the same types raised by this module's own code are bugs and keep their traceback.
+        if not _raised_by_flatbuffers(exc):
+            raise
+        raise ModelError(name, _corrupt_cause(exc, len(data)), _CORRUPT_FIX) from exc
     if not subgraphs:
         raise ModelError(name, "the model has no subgraph", "re-convert the model")
     return ModelFileInfo(
@@ -329,13 +340,85 @@ def parse_model(data: bytes, name: str = "<model>") -> ModelFileInfo:
         schema_version=version,
         subgraphs=tuple(subgraphs),
         metadata_names=metadata,
-        associated_files=tuple(read_associated_files(data)),
+        associated_files=_associated_names(data, name),
     )
 
 
 def read_model_info(path: str | Path) -> ModelFileInfo:
     """Read and parse a .tflite file (see :func:`parse_model`)."""
     return parse_model(read_model_bytes(path), str(path))
+
+
+def read_model(path: str | Path) -> tuple[bytes, ModelFileInfo]:
+    """Read and parse a .tflite file: its bytes and what they hold.
+
+    Raises:
+        ModelError: the file is missing, unreadable, not a TFLite model, truncated or corrupt (the cause
+            says where the bytes stop making sense). Any other exception is a bug and propagates as itself.
+    """
+    data = read_model_bytes(path)
+    return data, parse_model(data, str(path))
+
+
+_CORRUPT_FIX = "re-download or re-convert the model; compare its size and sha256 with the original"
+# struct's words when flatbuffers reads past the end: "... at offset 503680 (actual buffer size is 157679)".
+_PAST_END = re.compile(r"at offset (-?\d+) \(actual buffer size is (\d+)\)")
+_OUT_OF_RANGE = re.compile(r"offset (-?\d+) out of range")
+
+
+def _raised_by_flatbuffers(exc: BaseException) -> bool:
+    """Whether ``exc`` was raised inside the flatbuffers package, the code that reads the file's bytes."""
+    import flatbuffers  # the schema module's own dependency, installed with ai-edge-litert
+
+    root = os.path.dirname(os.path.abspath(flatbuffers.__file__)) + os.sep
+    tb = exc.__traceback__
+    last = None
+    while tb is not None:
+        last, tb = tb, tb.tb_next
+    return last is not None and os.path.abspath(last.tb_frame.f_code.co_filename).startswith(root)
+
+
+def _corrupt_cause(exc: BaseException, size: int) -> str:
+    """Where the flatbuffer stops making sense, in the user's terms."""
+    text = str(exc)
+    m = _PAST_END.search(text) or _OUT_OF_RANGE.search(text)
+    if isinstance(exc, struct.error) and m:
+        offset = int(m.group(1))
+        if offset < 0 or offset >= 2**31:  # no flatbuffer is that large: a wild (or wrapped-around) offset
+            return f"the model file is corrupt: an offset inside the flatbuffer points outside the file (to byte {offset})"
+        return (
+            f"the file ends at byte {size}, inside the flatbuffer (which reads at byte {offset}): "
+            "the file is truncated, or an offset inside it is corrupt"
+        )
+    if isinstance(exc, TypeError) and "bad number" in text:
+        return f"the model file is corrupt: an offset inside the flatbuffer points outside the file ({text})"
+    return f"the model file is truncated or corrupt: the flatbuffer cannot be read ({type(exc).__name__}: {text})"
+
+
+def _associated_names(data: bytes, name: str) -> tuple[str, ...]:
+    """Names in the appended archive, each member read once to check it: a broken archive is an error, not "no labels".
+
+    Raises:
+        ModelError: an archive is there (it opens) but a member cannot be read back (bad CRC, bad data, cut short).
+    """
+    if b"PK\x05\x06" not in data[-65_600:]:
+        return ()
+    try:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError, NotImplementedError):
+        return ()  # the end marker by chance inside the flatbuffer: there is no archive
+    try:
+        with zf:
+            for member in zf.infolist():
+                zf.read(member)  # checks the member's CRC
+            return tuple(zf.namelist())
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError, NotImplementedError) as exc:
+        raise ModelError(
+            name,
+            f"the model file is corrupt: the archive of associated files (labels, spec) after its flatbuffer "
+            f"cannot be read ({type(exc).__name__}: {exc})",
+            _CORRUPT_FIX,
+        ) from exc
 
 
 def read_associated_files(data: bytes) -> dict[str, bytes]:

@@ -5,9 +5,9 @@
     python examples/camera_callback.py --source 0             # a webcam
     python examples/camera_callback.py --source clip.mp4 --max-frames 100
 
-``on_result`` is called once per frame with a Result: ``result.top`` is the (smoothed) best class and
-``result.event`` is set on the frame where the label changed and stayed changed. Ctrl-C stops the loop
-cleanly (camera released, summary printed on stderr).
+``on_result`` is called once per frame with a Result: ``result.top`` is the smoothed best class
+(``result.raw_top`` is this frame's own, unsmoothed) and ``result.event`` is set on the frame where the label
+changed and stayed changed. Ctrl-C stops the loop cleanly (camera released, summary printed on stderr).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge_classifier import Classifier, EdgeClassifierError, Result, run_pipeline
+from edge_classifier import Classifier, EdgeClassifierError, LoopOptions, Result, run_pipeline
 from edge_classifier.sinks import CallbackSink
 
 
@@ -36,7 +36,8 @@ def main() -> int:
 
     try:
         with Classifier(args.model, min_score=args.min_score) as clf:
-            stats = run_pipeline(clf, args.source, [CallbackSink(on_result)], smoothing=0.5, max_frames=args.max_frames)
+            options = LoopOptions(smoothing=0.5, max_frames=args.max_frames)
+            stats = run_pipeline(clf, args.source, [CallbackSink(on_result)], options)
     except EdgeClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

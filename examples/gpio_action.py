@@ -14,7 +14,7 @@ import argparse
 import sys
 from collections.abc import Callable
 
-from edge_classifier import Classifier, EdgeClassifierError, Result, run_pipeline
+from edge_classifier import Classifier, EdgeClassifierError, LoopOptions, Result, run_pipeline
 from edge_classifier.sinks import CallbackSink
 
 
@@ -65,7 +65,8 @@ def main() -> int:
             if target not in (label.casefold() for label in clf.spec.labels):
                 print(f"error: {args.label!r} is not one of the model's labels", file=sys.stderr)
                 return 2
-            run_pipeline(clf, args.source, [CallbackSink(on_change, events_only=True)], smoothing=0.5, max_frames=args.max_frames)
+            options = LoopOptions(smoothing=0.5, max_frames=args.max_frames)
+            run_pipeline(clf, args.source, [CallbackSink(on_change, events_only=True)], options)
     except EdgeClassifierError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from edge_classifier import Classifier, EdgeClassifierError, run_pipeline
+from edge_classifier import Classifier, EdgeClassifierError, LoopOptions, run_pipeline
 from edge_classifier.sinks.mqtt import MqttSink, parse_mqtt_url
 
 
@@ -37,8 +37,8 @@ def main() -> int:
     try:
         sink = MqttSink(parse_mqtt_url(args.broker, status_interval=30))
         with Classifier(args.model, min_score=args.min_score) as clf:
-            sink.backend, sink.model = clf.backend.runtime, clf.model_path.name  # shown in the status messages
-            run_pipeline(clf, args.source, [sink], smoothing=0.5, max_frames=args.max_frames)
+            sink.backend, sink.model = clf.runtime_info.runtime, clf.model_path.name  # shown in the status messages
+            run_pipeline(clf, args.source, [sink], LoopOptions(smoothing=0.5, max_frames=args.max_frames))
     except EdgeClassifierError as exc:  # bad URL, refused credentials, no camera, ...
         print(f"error: {exc}", file=sys.stderr)
         return 1

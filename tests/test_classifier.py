@@ -9,22 +9,25 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from edge_classifier import Classifier, ImageError, LabelsError, ModelError
-from edge_classifier.errors import BackendUnavailableError
+from edge_classifier import Classifier, ImageError, LabelsError, ModelError, SpecOverrides
+from edge_classifier.errors import BackendUnavailableError, ConfigError, SpecError
 from tests.conftest import EXPECTED
 
 PHOTOS = sorted(EXPECTED)
+# Coral's reference score table was made by stretching each whole photo to the input size: these tests keep that
+# framing explicitly (the default is the ImageNet centre crop; its answers are pinned in tests/test_framing.py).
+STRETCH = SpecOverrides(resize="stretch")
 
 
 @pytest.fixture(scope="module")
 def mnv2_clf(coral: Path):
-    with Classifier(coral / "mobilenet_v2_1.0_224_quant.tflite") as clf:
+    with Classifier(coral / "mobilenet_v2_1.0_224_quant.tflite", overrides=STRETCH) as clf:
         yield clf
 
 
 @pytest.fixture(scope="module")
 def tf2_clf(coral: Path):
-    with Classifier(coral / "tf2_mobilenet_v2_1.0_224_ptq.tflite") as clf:
+    with Classifier(coral / "tf2_mobilenet_v2_1.0_224_ptq.tflite", overrides=STRETCH) as clf:
         yield clf
 
 
@@ -46,7 +49,10 @@ def test_tf2_ptq_answers(tf2_clf: Classifier, coral: Path, photo: str) -> None:
 
 @pytest.mark.parametrize("model", ["mobilenet_v2_1.0_224_quant.tflite", "tf2_mobilenet_v2_1.0_224_ptq.tflite"])
 def test_fast_resample_changes_no_reference_answer(coral: Path, model: str) -> None:
-    with Classifier(coral / model, resample="fast") as fast, Classifier(coral / model, resample="exact") as exact:
+    with (
+        Classifier(coral / model, resample="fast", overrides=STRETCH) as fast,
+        Classifier(coral / model, resample="exact", overrides=STRETCH) as exact,
+    ):
         for photo, (label, *_) in EXPECTED.items():
             rgb = np.asarray(Image.open(coral / photo).convert("RGB"))
             f, e = fast.classify(rgb)[0], exact.classify(rgb)[0]
@@ -79,7 +85,7 @@ def test_mobilenet_v1_top5_is_sensible(coral: Path, model: str) -> None:
 def test_spec_and_backend_are_reported(mnv2_clf: Classifier) -> None:
     assert mnv2_clf.spec.input_size == (224, 224)
     assert mnv2_clf.spec.pixels_pass_through
-    info = mnv2_clf.backend
+    info = mnv2_clf.runtime_info
     assert info.runtime == "ai-edge-litert" and info.device == "cpu"
     assert info.version and "order" in info.reason
     assert info.num_threads >= 1
@@ -99,7 +105,14 @@ def test_every_input_kind_gives_the_same_answer(mnv2_clf: Classifier, coral: Pat
     assert by_rgb == by_bgr
     assert by_rgb[0].label == by_path[0].label == "macaw"
     assert mnv2_clf.classify(rgb, top_k=5) != mnv2_clf.classify(Image.fromarray(rgb), top_k=5)
-    assert mnv2_clf.predict(rgb).scores.tolist() == mnv2_clf.predict_rgb(rgb).scores.tolist()
+    by_array = mnv2_clf.predict(rgb)
+    assert by_array.classes == by_rgb and "decode" not in by_array.timings  # an array is not decoded
+    assert set(mnv2_clf.predict(path).timings) == {"decode", "preprocess", "inference", "postprocess"}
+    # resample= per call: an array resampled exactly is what the PIL image (exact by default) gives.
+    exact = mnv2_clf.predict(rgb, resample="exact")
+    assert np.array_equal(exact.scores, mnv2_clf.predict(Image.fromarray(rgb)).scores)
+    with pytest.raises(SpecError, match="resample='lanczos'"):
+        mnv2_clf.predict(rgb, resample="lanczos")
     # Passing BGR without saying so is a different image (the red macaw turns blue): other scores.
     swapped = mnv2_clf.predict(np.ascontiguousarray(rgb[..., ::-1])).scores
     assert not np.array_equal(swapped, mnv2_clf.predict(rgb).scores)
@@ -217,22 +230,50 @@ def test_bad_images(mnv2_clf: Classifier, tmp_path: Path, coral: Path) -> None:
 
 
 def test_forcing_a_missing_runtime(mnv2: Path) -> None:
-    from edge_classifier.backends.select import runtime_version
+    from edge_classifier.backends.runtime import runtime_version
 
     if runtime_version("tflite-runtime") is not None:
         pytest.skip("tflite-runtime is installed here")
     with pytest.raises(BackendUnavailableError, match="tflite-runtime") as err:
-        Classifier(mnv2, backend="tflite-runtime")
+        Classifier(mnv2, runtime="tflite-runtime")
     assert "pip install" in str(err.value)
     with pytest.raises(BackendUnavailableError, match="not a known runtime"):
-        Classifier(mnv2, backend="onnx")
+        Classifier(mnv2, runtime="onnx")
+
+
+def test_runtime_keyword(mnv2: Path, coral: Path) -> None:
+    with Classifier(mnv2, runtime="ai-edge-litert") as clf:
+        assert clf.runtime_info.runtime == "ai-edge-litert" and "forced" in clf.runtime_info.reason
+        assert clf.classify(coral / "parrot.jpg")[0].label == "macaw"
+    with pytest.raises(ConfigError, match="backend= is the deprecated spelling of runtime=") as err:
+        Classifier(mnv2, runtime="ai-edge-litert", backend="ai-edge-litert")
+    assert "pass runtime= only" in str(err.value)
+
+
+def test_old_names_still_work_with_a_deprecation_warning(mnv2: Path, coral: Path) -> None:
+    with pytest.warns(DeprecationWarning, match=r"Classifier\(backend=\.\.\.\) is deprecated.*Classifier\(runtime=\.\.\.\)"):
+        clf = Classifier(mnv2, backend="ai-edge-litert")
+    with clf:
+        assert clf.runtime_info.runtime == "ai-edge-litert"
+        with pytest.warns(DeprecationWarning, match=r"Classifier\.backend is deprecated.*Classifier\.runtime_info"):
+            assert clf.backend is clf.runtime_info
+        rgb = np.asarray(Image.open(coral / "parrot.jpg").convert("RGB"))
+        with pytest.warns(DeprecationWarning, match=r"predict_rgb\(frame\) is deprecated.*predict\(frame\)"):
+            old = clf.predict_rgb(rgb)
+        assert old.scores.tolist() == clf.predict(rgb).scores.tolist()
+        with pytest.warns(DeprecationWarning, match=r"Classifier\.invoke\(\) is deprecated"):
+            clf.invoke()  # runs the model once on what its input holds
+    # The result types moved to edge_classifier.results; the old import paths give the same classes.
+    from edge_classifier import classifier, postprocess, results
+
+    assert classifier.Prediction is results.Prediction and postprocess.Classification is results.Classification
 
 
 def test_no_runtime_installed(mnv2: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from edge_classifier.backends import select
+    from edge_classifier.backends import runtime
 
     # Point every runtime at a distribution that cannot exist: the real selection code then finds none.
-    monkeypatch.setattr(select, "_DISTRIBUTIONS", {k: (f"no-such-dist-{k}",) for k in select.RUNTIME_ORDER})
+    monkeypatch.setattr(runtime, "_DISTRIBUTIONS", {k: (f"no-such-dist-{k}",) for k in runtime.RUNTIME_ORDER})
     with pytest.raises(BackendUnavailableError, match="none is installed") as err:
         Classifier(mnv2)
     assert "pip install ai-edge-litert" in str(err.value)
@@ -240,7 +281,7 @@ def test_no_runtime_installed(mnv2: Path, monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_num_threads_and_close(mnv2: Path, coral: Path) -> None:
     clf = Classifier(mnv2, num_threads=1)
-    assert clf.backend.num_threads == 1
+    assert clf.runtime_info.num_threads == 1
     clf.close()
     clf.close()
     with pytest.raises(ModelError, match="closed"):

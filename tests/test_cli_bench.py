@@ -27,3 +27,25 @@ def test_bench_rejects_a_bad_frame_size(mnv2: Path) -> None:
         capture_output=True, text=True, timeout=120, check=False,
     )  # fmt: skip
     assert res.returncode == 2 and "expected WxH" in res.stderr
+
+
+def test_bench_refuses_frames_of_no_size_or_of_30_gigabytes(mnv2: Path) -> None:
+    for frame in ("0x0", "100000x100000", "640x0", "-1x480"):
+        res = subprocess.run(
+            [sys.executable, "-m", "edge_classifier", "bench", "--model", str(mnv2), f"--frame={frame}"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        assert "argument --frame" in res.stderr and ("each side must be in [1, 8192]" in res.stderr or "expected WxH" in res.stderr)
+
+
+def test_synthetic_frame_matches_the_ramp_it_replaced() -> None:
+    import numpy as np
+
+    from edge_classifier.cli.bench import synthetic_frame
+
+    h, w = 48, 64
+    yy, xx = np.mgrid[0:h, 0:w]
+    old = np.stack([xx * 255 // (w - 1), yy * 255 // (h - 1), (xx + yy) % 256], axis=2).astype(np.uint8)
+    assert np.array_equal(synthetic_frame(w, h), old)
+    assert synthetic_frame(1, 1).shape == (1, 1, 3)

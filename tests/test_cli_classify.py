@@ -64,3 +64,19 @@ def test_labels_mismatch_and_usage_errors(coral: Path, mnv2: Path, tmp_path: Pat
     assert res.returncode == 1 and "2 labels but the model has 1001 outputs" in res.stderr
     res = run("classify", str(coral / "cat.bmp"), "--model", str(mnv2), "--mean", "abc")
     assert res.returncode == 2 and "not a number" in res.stderr
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--label-offset", "5000"], "label_offset=5000: is not an output of this model, which has 1001"),
+        (["--device", "bogus"], "is not a valid device"),
+        (["--top-k", "-1"], "-1 is not allowed"),
+        (["--std", "-5"], "-5 is not allowed: it must be more than 0"),
+        (["--mean", "inf"], "inf is not allowed"),
+    ],
+)
+def test_bad_option_values_are_refused_before_any_answer(coral: Path, mnv2: Path, args: list[str], message: str) -> None:
+    res = run("classify", str(coral / "cat.bmp"), "--model", str(mnv2), *args)
+    assert res.returncode in (1, 2) and message in res.stderr, res.stderr
+    assert res.stdout == "" and "Traceback" not in res.stderr

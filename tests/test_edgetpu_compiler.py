@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from converters.edgetpu_cli import EXIT_NOT_FULLY_MAPPED, main_compile
-from converters.edgetpu_compiler import CompileOptions, compile_model, compiler_version, find_compiler
+from edge_classifier.convert.edgetpu_cli import EXIT_NOT_FULLY_MAPPED, main_compile
+from edge_classifier.convert.edgetpu_compiler import CompileOptions, compile_model, compiler_version, find_compiler
 from edge_classifier.errors import CompilerError
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from converters.edgetpu_log import CompilerLog, merge_logs, parse_compiler_output
-from converters.edgetpu_ops import KNOWN_STATUSES, MAPPED
+from edge_classifier.convert.edgetpu_log import CompilerLog, merge_logs, parse_compiler_output
+from edge_classifier.convert.edgetpu_ops import KNOWN_STATUSES, MAPPED
 
 LOGS = Path(__file__).resolve().parents[1].parent / "shared" / "reference" / "edgetpu" / "compiler_logs"
 

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from edge_classifier.backends import edgetpu as edgetpu_backend
-from edge_classifier.backends.select import select_runtime
+from edge_classifier.backends import select as select_policy
+from edge_classifier.backends.runtime import select_runtime
 from edge_classifier.classifier import Classifier
 from edge_classifier.edgetpu.diagnose import (
     Snapshot,
@@ -92,7 +92,7 @@ def test_in_process_gives_the_same_error(coral: Path) -> None:
 
 
 def test_auto_falls_back_to_the_cpu_twin_and_answers_as_it(coral: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(edgetpu_backend, "_warned", set())
+    monkeypatch.setattr(select_policy, "_warned", set())
     with pytest.warns(FallbackWarning, match="running the CPU twin mobilenet_v1_0.25_128_quant.tflite"):
         fell_back = Classifier(coral / TPU_MODEL, device="auto")
     with fell_back, Classifier(coral / CPU_MODEL, device="cpu") as direct:
@@ -193,7 +193,9 @@ def test_pcie_driver_not_loaded(coral: Path, fake_system: FakeSysfs) -> None:
     assert "modprobe apex" in info.value.fix
 
 
-def test_libedgetpu_sees_a_device_that_sysfs_cannot_show(coral: Path, fake_system: FakeSysfs, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_libedgetpu_sees_a_device_that_sysfs_cannot_show(
+    coral: Path, fake_system: FakeSysfs, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FAKE_EDGETPU_LISTS_USB", "1")  # macOS/Windows: no sysfs, only libedgetpu's own list
     with pytest.raises(EdgeTpuBusyError, match="libedgetpu sees usb"):
         Classifier(coral / TPU_MODEL, device="edgetpu", isolate=False)

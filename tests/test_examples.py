@@ -100,3 +100,26 @@ def test_publish_mqtt(clip: Path, mnv2: Path, tmp_path: Path) -> None:
     finally:
         sub.close()
         broker.stop()
+
+
+def test_the_readme_python_api_example_runs_as_written(tmp_path: Path) -> None:
+    # The README's first Python block, as a user would paste it: no camera, no test data, no deprecated name.
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    section = text[text.index("## Python API") :]
+    code = section[section.index("```python\n") + len("```python\n") :]
+    code = code[: code.index("```")]
+    script = tmp_path / "readme_api.py"
+    script.write_text(code, encoding="utf-8")
+    proc = subprocess.run(
+        [sys.executable, "-W", "error::DeprecationWarning", str(script)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, f"stdout:\n{proc.stdout}\nstderr:\n{proc.stderr}"
+    out = proc.stdout.splitlines()
+    assert out[0].startswith("ai-edge-litert ") and " on cpu " in out[0]
+    assert "espresso espresso" in proc.stdout and "missile missile" in proc.stdout  # the clip's subjects, as printed
+    assert "now espresso" in out and "now missile" in out
+    assert out[-1].startswith("90 frames, ") and out[-1].endswith(" label changes")

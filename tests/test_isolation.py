@@ -16,9 +16,9 @@ import numpy as np
 import psutil
 import pytest
 
+from edge_classifier.backends.failover import FailoverBackend
+from edge_classifier.backends.isolated import IsolatedBackend, WorkerPlan
 from edge_classifier.classifier import Classifier
-from edge_classifier.edgetpu.failover import FailoverBackend
-from edge_classifier.edgetpu.worker import IsolatedBackend, WorkerPlan
 from edge_classifier.errors import AcceleratorLostError, ModelError
 
 CPU_MODEL = "mobilenet_v1_0.25_128_quant.tflite"
@@ -169,12 +169,14 @@ def test_close_is_idempotent_and_releases_everything(coral: Path) -> None:
 
 def test_edgetpu_failover_hands_over_to_the_cpu_twin_and_keeps_retrying(coral: Path) -> None:
     """The Edge TPU worker is stood in for by a worker running the twin on the CPU; hand-over and retry are the real code."""
-    from edge_classifier.backends import edgetpu as edgetpu_backend
-    from edge_classifier.backends.select import make_interpreter, read_model, select_runtime
+    from edge_classifier.backends import select as select_policy
+    from edge_classifier.backends.runtime import make_interpreter, select_runtime
+    from edge_classifier.tflite_file import read_model
 
     rt, reason, notes = select_runtime()
     primary = IsolatedBackend.start(WorkerPlan(str(coral / CPU_MODEL), rt.name, "cpu", 1))
-    backend = edgetpu_backend._with_failover(primary, rt, reason, notes, str(coral / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"), "usb:0", 1)
+    tpu_model = str(coral / "mobilenet_v1_0.25_128_quant_edgetpu.tflite")
+    backend = select_policy._with_failover(primary, rt, reason, notes, tpu_model, "usb:0", 1)
     assert isinstance(backend, FailoverBackend)
     data, _ = read_model(coral / CPU_MODEL)
     reference = make_interpreter(rt, data, str(coral / CPU_MODEL), 1)

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from edge_classifier import Classifier
+from edge_classifier import Classifier, LoopOptions, run_pipeline
 from edge_classifier.errors import ConfigError, SinkError
-from edge_classifier.pipeline import run_pipeline
 from edge_classifier.results import Result
 from edge_classifier.sinks.mqtt import MqttSink, parse_mqtt_url
 from edge_classifier.sinks.payload import SCHEMA_VERSION, cpu_temperature
@@ -83,9 +82,8 @@ def _run_in_thread(clf: Classifier, clip: Path, sinks: list[Any]) -> tuple[threa
 
     def target() -> None:
         try:
-            out["stats"] = run_pipeline(
-                clf, str(clip), sinks, smoothing=0.5, hysteresis=3, stats_interval=0, handle_signals=False
-            )
+            options = LoopOptions(smoothing=0.5, hysteresis=3)
+            out["stats"] = run_pipeline(clf, str(clip), sinks, options, stats_interval=0, handle_signals=False)
         except BaseException as exc:  # noqa: BLE001 - handed to the test
             out["error"] = exc
 
@@ -105,7 +103,7 @@ def test_loop_publishes_label_events_status_and_discovery(clf: Classifier, clip2
         sink = MqttSink(
             parse_mqtt_url(f"{broker.url}/{TOPIC}", status_interval=0.2), backend="ai-edge-litert", model=clf.model_path.name
         )
-        stats = run_pipeline(clf, str(clip2), [sink], smoothing=0.5, hysteresis=3, stats_interval=0, handle_signals=False)
+        stats = run_pipeline(clf, str(clip2), [sink], LoopOptions(smoothing=0.5, hysteresis=3), stats_interval=0, handle_signals=False)
         assert stats.frames == 60
         assert sub.wait_for(lambda: len(_labels(sub)) >= 2 and any(s["state"] == "offline" for s in sub.on(f"{TOPIC}/status")))
         time.sleep(0.3)  # nothing more may arrive
@@ -237,12 +235,15 @@ def test_full_buffer_drops_oldest_and_counts(
     try:
         assert gate.reached[79].wait(60)
         assert sink.dropped == 3 and sink.pending == 1
-        assert "3 message(s) dropped" not in caplog.text  # reported on close, once
+        assert "never sent" not in caplog.text  # reported on close, once
     finally:
         gate.close()
         thread.join(30)
     assert "error" not in out
-    assert "1 message(s) dropped so far" in caplog.text and "3 message(s) dropped" in caplog.text
+    # The one still buffered when the run ended never reached the broker either: counted, and the summary says 4.
+    assert sink.dropped == 4 and out["stats"].sink_dropped == {sink.name: 4}
+    assert "1 message(s) dropped so far" in caplog.text
+    assert "4 message(s) never sent (3 pushed out of the full buffer of 1, 1 still queued at the end" in caplog.text
 
 
 # --- credentials --------------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import io
 import json
 import math
@@ -15,10 +17,11 @@ import cv2
 import numpy as np
 import pytest
 
-from edge_classifier import Classifier
-from edge_classifier.errors import AcceleratorLostError, SinkError, SourceError
-from edge_classifier.pipeline import FrameSlot, run_pipeline, stream
-from edge_classifier.results import Frame
+from edge_classifier import Classifier, LoopOptions
+from edge_classifier.errors import AcceleratorLostError, ConfigError, SinkError, SourceError
+from edge_classifier.loop import FrameClassifier, FrameSlot, _Captured, stream
+from edge_classifier.results import Frame, Prediction
+from edge_classifier.session import run_pipeline, stop_on_signals
 from edge_classifier.sinks import CallbackSink, JsonlSink
 from edge_classifier.sources import ImageSource, OpenCvSource
 from edge_classifier.sources.base import Source
@@ -47,7 +50,8 @@ def clf() -> Iterator[Classifier]:
 def test_video_to_jsonl_labels_and_one_event_per_change(clf: Classifier, cat_parrot: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     err = io.StringIO()
-    stats = run_pipeline(clf, cat_parrot, [JsonlSink(out)], smoothing=0.6, hysteresis=3, stats_file=err, handle_signals=False)
+    options = LoopOptions(smoothing=0.6, hysteresis=3)
+    stats = run_pipeline(clf, cat_parrot, [JsonlSink(out)], options, stats_file=err, handle_signals=False)
     records = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(records) == 60 and [r["frame"] for r in records] == list(range(60))
     raw = [r["classes"][0]["label"] for r in records]
@@ -67,6 +71,77 @@ def test_stream_api_and_max_frames(clf: Classifier, cat_parrot: Path) -> None:
     assert all(r.top is not None and r.top.label == "Egyptian cat" for r in results)
     assert results[0].frame.rgb.shape == (480, 640, 3) and results[0].smoothed is None
     assert results[0].device == "cpu"
+    assert all(r.raw_top == r.top for r in results)  # smoothing off: the answer is the frame's own best
+
+
+def test_top_is_the_smoothed_answer_and_raw_top_the_frames_own(clf: Classifier, cat_parrot: Path) -> None:
+    results = list(clf.stream(cat_parrot, LoopOptions(smoothing=0.9, hysteresis=3)))
+    # Frames 30..: the parrot. Each frame's own best flips at once; the smoothed answer (top) follows later.
+    assert results[30].raw_top is not None and results[30].raw_top.label == "macaw"
+    assert results[30].top is not None and results[30].top.label == "Egyptian cat"
+    assert results[30].smoothed is not None and results[30].top == results[30].smoothed[0]
+    assert results[-1].top is not None and results[-1].top.label == "macaw"
+
+
+def test_stream_keywords_override_the_options(clf: Classifier, cat_parrot: Path) -> None:
+    base = LoopOptions(smoothing=0.5, max_frames=50)
+    results = list(clf.stream(cat_parrot, base, max_frames=3))
+    assert len(results) == 3 and results[0].smoothed is not None  # max_frames from the keyword, smoothing kept
+    # An explicit signature (no **options), whose keywords are exactly LoopOptions' fields: the two cannot drift.
+    params = inspect.signature(Classifier.stream).parameters
+    assert all(p.kind is not p.VAR_KEYWORD for p in params.values())
+    keywords = {name for name, p in params.items() if p.kind is p.KEYWORD_ONLY}
+    assert keywords == {f.name for f in dataclasses.fields(LoopOptions)}
+
+
+@pytest.mark.parametrize(
+    "bad, what",
+    [
+        ({"smoothing": 1.0}, "smoothing=1.0"),
+        ({"smoothing": -0.1}, "smoothing=-0.1"),
+        ({"hysteresis": 0}, "hysteresis=0"),
+        ({"max_frames": -1}, "max_frames=-1"),
+        ({"min_score": 1.5}, "min_score=1.5"),
+        ({"stall_timeout": 0}, "stall_timeout=0"),
+    ],
+)
+def test_bad_loop_options_are_config_errors(clf: Classifier, cat_parrot: Path, bad: dict[str, Any], what: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{what}: .*\\n  fix: "):
+        LoopOptions(**bad)
+    # The same error out of Classifier.stream, before any frame is read (it was a bare ValueError from the Smoother).
+    with pytest.raises(ConfigError, match=what):
+        clf.stream(cat_parrot, **bad)
+
+
+def test_the_classifier_is_a_frame_classifier(clf: Classifier) -> None:
+    fc: FrameClassifier = clf  # checked by mypy; the loop needs nothing else
+    assert isinstance(fc.predict(np.zeros((48, 64, 3), np.uint8)), Prediction)
+
+
+def test_old_pipeline_module_and_keywords_still_work_with_a_warning(clf: Classifier, cat_parrot: Path) -> None:
+    import edge_classifier.loop
+    import edge_classifier.session
+    import edge_classifier.sinks.worker
+
+    with pytest.warns(DeprecationWarning, match=r"import run_pipeline from edge_classifier\.session"):
+        from edge_classifier.pipeline import run_pipeline as old_run
+    assert old_run is edge_classifier.session.run_pipeline
+    with pytest.warns(DeprecationWarning, match="edge_classifier.loop"):
+        from edge_classifier.pipeline import FrameLoop, FrameSlot, stream  # noqa: F401
+    assert stream is edge_classifier.loop.stream and FrameLoop is edge_classifier.loop.FrameLoop
+    with pytest.warns(DeprecationWarning, match="edge_classifier.sinks.worker"):
+        from edge_classifier.pipeline import QueuedSink
+    assert QueuedSink is edge_classifier.sinks.worker.QueuedSink
+    with pytest.raises(ImportError, match="no_such_name"):
+        from edge_classifier.pipeline import no_such_name  # noqa: F401
+    # The loop's options as keywords: the old call form, same answer.
+    with pytest.warns(DeprecationWarning, match=r"run_pipeline\(\.\.\., smoothing=, max_frames=\) is deprecated"):
+        stats = run_pipeline(clf, cat_parrot, [], smoothing=0.6, max_frames=45, stats_interval=0, stats_file=io.StringIO(), handle_signals=False)
+    assert stats.frames == 45 and stats.events == 2
+    with pytest.warns(DeprecationWarning, match=r"stream\(\.\.\., max_frames=\)"):
+        assert len(list(stream(clf, cat_parrot, max_frames=2))) == 2
+    with pytest.raises(TypeError, match="smoothnig"):
+        stream(clf, cat_parrot, smoothnig=0.5)
 
 
 def test_breaking_out_of_stream_releases_the_source(clf: Classifier, cat_parrot: Path) -> None:
@@ -128,7 +203,8 @@ def test_slow_sink_does_not_slow_inference(clf: Classifier, cat_parrot: Path) ->
         seen.append(result.frame.index)
 
     t0 = time.monotonic()
-    stats = run_pipeline(clf, cat_parrot, [CallbackSink(slow, blocking=True)], queue_size=4, stats_interval=0, stats_file=io.StringIO(), handle_signals=False)
+    sinks = [CallbackSink(slow, blocking=True)]
+    stats = run_pipeline(clf, cat_parrot, sinks, queue_size=4, stats_interval=0, stats_file=io.StringIO(), handle_signals=False)
     elapsed = time.monotonic() - t0
     assert stats.frames == 60
     # 60 frames x 0.25 s would be 15 s if the sink were in the loop; it only gets what its queue held.
@@ -143,11 +219,11 @@ class SlowModel:
 
     def __init__(self, clf: Classifier, delay: float) -> None:
         self.clf, self.delay = clf, delay
-        self.spec, self.top_k, self.min_score, self.backend = clf.spec, clf.top_k, clf.min_score, clf.backend
+        self.spec, self.top_k, self.min_score, self.runtime_info = clf.spec, clf.top_k, clf.min_score, clf.runtime_info
 
-    def predict_rgb(self, rgb: np.ndarray) -> Any:
+    def predict(self, image: np.ndarray) -> Prediction:
         time.sleep(self.delay)
-        return self.clf.predict_rgb(rgb)
+        return self.clf.predict(image)
 
 
 def test_slow_model_makes_a_live_source_drop_frames(clf: Classifier, cat_parrot: Path) -> None:
@@ -162,8 +238,6 @@ def test_slow_model_makes_a_live_source_drop_frames(clf: Classifier, cat_parrot:
 def test_frame_slot_keeps_only_the_newest() -> None:
     slot = FrameSlot()
     stop = threading.Event()
-    from edge_classifier.pipeline import _Captured
-
     for i in range(100):
         slot.put(_Captured(Frame(np.zeros((2, 2, 3), np.uint8), i, 0.0), 0.0), wait=False, stop=stop)
     item = slot.take(0.1)
@@ -176,20 +250,20 @@ class FlakyAccelerator:
 
     def __init__(self, clf: Classifier, fail_at: int, fails_forever: bool = False) -> None:
         self.clf, self.fail_at, self.forever = clf, fail_at, fails_forever
-        self.spec, self.top_k, self.min_score, self.backend = clf.spec, clf.top_k, clf.min_score, clf.backend
+        self.spec, self.top_k, self.min_score, self.runtime_info = clf.spec, clf.top_k, clf.min_score, clf.runtime_info
         self.calls = 0
 
-    def predict_rgb(self, rgb: np.ndarray) -> Any:
+    def predict(self, image: np.ndarray) -> Prediction:
         self.calls += 1
         if self.calls == self.fail_at or (self.forever and self.calls > self.fail_at):
             raise AcceleratorLostError("usb:0", "the Edge TPU stopped responding", "check the USB cable")
-        return self.clf.predict_rgb(rgb)
+        return self.clf.predict(image)
 
 
 def test_accelerator_lost_midrun_continues_when_the_classifier_still_answers(
     clf: Classifier, cat_parrot: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    stats = run_pipeline(FlakyAccelerator(clf, 10), cat_parrot, [], max_frames=20, stats_file=io.StringIO(), handle_signals=False)
+    stats = run_pipeline(FlakyAccelerator(clf, 10), cat_parrot, [], LoopOptions(max_frames=20), stats_file=io.StringIO(), handle_signals=False)
     assert stats.frames == 20
     assert "accelerator lost" in caplog.text and "continuing on cpu" in caplog.text
 
@@ -231,6 +305,40 @@ def test_stats_line_once_per_interval(clf: Classifier, cat_parrot: Path) -> None
     run_pipeline(clf, cat_parrot, [], stats_interval=0.05, stats_file=err, handle_signals=False)
     lines = [ln for ln in err.getvalue().splitlines() if ln.startswith("[stats]")]
     assert lines and all("fps" in ln and "inference" in ln and "dropped" in ln for ln in lines)
+
+
+def test_signals_stop_the_loop_and_the_handlers_come_back(clf: Classifier, cat_parrot: Path) -> None:
+    import os
+    import signal
+
+    from edge_classifier.loop import FrameLoop
+
+    before = signal.getsignal(signal.SIGTERM)
+    loop = FrameLoop(clf, cat_parrot)
+    with stop_on_signals(loop):
+        assert signal.getsignal(signal.SIGTERM) is not before
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(0.05)  # the handler runs between bytecodes of the main thread
+        assert loop.stopped_by == "SIGTERM" and list(loop) == []
+    assert signal.getsignal(signal.SIGTERM) is before
+    # Left by an exception too.
+    with pytest.raises(KeyError), stop_on_signals(FrameLoop(clf, cat_parrot)):
+        raise KeyError("boom")
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_mid_run_ends_it_cleanly_with_a_summary(clf: Classifier, cat_parrot: Path, tmp_path: Path) -> None:
+    import os
+    import signal
+
+    def term_at_frame_5(result: Any) -> None:
+        if result.frame.index == 5:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    out, err = tmp_path / "out.jsonl", io.StringIO()
+    stats = run_pipeline(clf, cat_parrot, [JsonlSink(out), CallbackSink(term_at_frame_5)], stats_interval=0, stats_file=err)
+    assert stats.stopped_by == "SIGTERM" and 6 <= stats.frames <= 8, stats
+    assert len(out.read_text().splitlines()) == stats.frames and "stopped by SIGTERM" in err.getvalue()
 
 
 # --- stats: pure functions ---------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edge_classifier.cli import main
+from edge_classifier.errors import ConfigError
 from edge_classifier.service import ServiceSpec, render_unit, unit_name
 
 # A non-root account every Linux has; systemd-analyze warns that it is "special", which is all it may say.
@@ -110,10 +111,85 @@ def test_a_broken_config_is_refused_before_any_unit_is_written(tmp_path: Path, c
 
 
 def test_render_unit_refuses_root_and_relative_paths() -> None:
-    with pytest.raises(ValueError, match="root"):
+    with pytest.raises(ConfigError, match="root"):
         render_unit(ServiceSpec(Path("/usr/bin/edge-classifier"), Path("/etc/x.toml"), "root"))
-    with pytest.raises(ValueError, match="absolute"):
+    with pytest.raises(ConfigError, match="absolute"):
         render_unit(ServiceSpec(Path("edge-classifier"), Path("/etc/x.toml"), "pi"))
-    # %-specifiers in paths are escaped, so systemd does not expand them.
-    text = render_unit(ServiceSpec(Path("/opt/ec/bin/edge-classifier"), Path("/etc/ec/100%.toml"), "pi"))
-    assert "--config /etc/ec/100%%.toml" in text
+    # %-specifiers are escaped in every field, Description= included, so systemd does not expand them.
+    text = render_unit(ServiceSpec(Path("/opt/ec/bin/edge-classifier"), Path("/etc/ec%h/100%.toml"), "pi"))
+    keys = _keys(text)
+    assert "--config /etc/ec%%h/100%%.toml" in keys["ExecStart"]
+    assert keys["WorkingDirectory"] == "/etc/ec%%h" and keys["Description"] == "edge-classifier camera (100%%.toml)"
+    assert "%" not in text.replace("%%", "")
+
+
+# --- unit injection -------------------------------------------------------------------------------
+INJECTION = "x\nUser=root\nExecStartPre=+touch X"
+
+
+def test_a_config_folder_with_newlines_is_refused_and_nothing_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / INJECTION
+    folder.mkdir()
+    cfg = folder / "cam.toml"
+    cfg.write_text('source = "picamera"\n')
+    out = tmp_path / "units" / "cam.service"
+    assert main(["install-service", "--config", str(cfg), "--user", USER, "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "control character '\\n'" in err and "would break the systemd unit" in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 2  # the error and its fix
+    assert not out.exists() and not out.parent.exists() and not (tmp_path / "X").exists()
+    assert main(["install-service", "--config", str(cfg), "--user", USER, "--dry-run"]) == 1
+    printed = capsys.readouterr()
+    assert "ExecStartPre" not in printed.out and "[Service]" not in printed.out
+
+
+@pytest.mark.parametrize("bad", ["\n", "\r", "\x00", "\t", "\x1b", "\x7f", "\x85", "\udcff"])
+@pytest.mark.parametrize("field", ["executable", "config", "user", "groups", "description", "extra_args"])
+def test_every_value_that_reaches_the_unit_is_checked(field: str, bad: str) -> None:
+    good = {"executable": Path("/usr/bin/edge-classifier"), "config": Path("/etc/ec/cam.toml"), "user": "pi",
+            "groups": ("video",), "description": "porch", "extra_args": ("-v",)}  # fmt: skip
+    render_unit(ServiceSpec(**good))  # type: ignore[arg-type]
+    value: object = {
+        "executable": Path(f"/usr/bin/edge{bad}classifier"),
+        "config": Path(f"/etc/ec{bad}/cam.toml"),
+        "user": f"pi{bad}",
+        "groups": ("video", f"plug{bad}dev"),
+        "description": f"porch{bad}User=root",
+        "extra_args": (f"-v{bad}",),
+    }[field]
+    with pytest.raises(ConfigError, match="control character|not valid UTF-8"):
+        render_unit(ServiceSpec(**{**good, field: value}))  # type: ignore[arg-type]
+
+
+def test_a_trailing_backslash_cannot_swallow_the_next_setting() -> None:
+    with pytest.raises(ConfigError, match="ends in a backslash"):
+        render_unit(ServiceSpec(Path("/usr/bin/edge-classifier"), Path("/srv/cam\\/x.toml"), "pi"))
+    # Inside ExecStart the same backslash is quoted, so only WorkingDirectory= could end with it; a backslash
+    # elsewhere in a name is fine.
+    text = render_unit(ServiceSpec(Path("/usr/bin/edge-classifier"), Path("/srv/a\\b/x.toml"), "pi"))
+    assert _keys(text)["ExecStart"].endswith('run --config "/srv/a\\\\b/x.toml"')
+
+
+def test_a_unit_with_percent_signs_passes_systemd_analyze_verify(tmp_path: Path) -> None:
+    """A config in ``50%x dir/cam%i.toml``: escaped, systemd takes it literally; unescaped, verify rejects it."""
+    tool = shutil.which("systemd-analyze")
+    if tool is None:
+        pytest.skip("systemd-analyze is not installed here (apt-get install systemd)")
+    folder = tmp_path / "50%x dir"
+    folder.mkdir()
+    cfg = folder / "cam%i.toml"
+    cfg.write_text('source = "picamera"\n')
+    out = tmp_path / "cam.service"
+    assert main(["install-service", "--config", str(cfg), "--user", USER, "--output", str(out)]) == 0
+
+    def verify(unit: Path) -> tuple[int, list[str]]:
+        proc = subprocess.run([tool, "verify", str(unit)], capture_output=True, text=True, timeout=60)
+        lines = [ln for ln in (proc.stdout + proc.stderr).splitlines() if ln.strip() and f"Special user {USER}" not in ln]
+        return proc.returncode, lines
+
+    rc, problems = verify(out)
+    assert rc == 0 and not problems, problems
+    unescaped = tmp_path / "unescaped.service"
+    unescaped.write_text(out.read_text().replace("%%", "%"))
+    rc, problems = verify(unescaped)
+    assert rc != 0 and any("specifiers" in ln for ln in problems), problems

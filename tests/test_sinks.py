@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import cv2
@@ -10,12 +12,12 @@ import numpy as np
 import pytest
 
 from edge_classifier.errors import SinkError
-from edge_classifier.postprocess import Classification
-from edge_classifier.results import Frame, LabelEvent, Result
+from edge_classifier.results import Classification, Frame, LabelEvent, Result
 from edge_classifier.sinks import CallbackSink, JsonlSink, OverlaySink, RecorderSink, annotate
 from edge_classifier.sinks.annotate import FpsMeter, caption
 from edge_classifier.sinks.overlay import gui_problem
 from edge_classifier.sinks.recorder import estimate_fps
+from edge_classifier.sinks.worker import QueuedSink, QueueWorker
 from tests.clips import read_video
 
 CORAL = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "coral"
@@ -152,3 +154,90 @@ def test_callback_sink() -> None:
         sink.write(make_result(i, event=i == 3))
     sink.close()
     assert got == [3] and sink.blocking is False
+
+
+# --- the one queue worker behind every sink that must not block the loop ------------------------------
+def test_worker_drops_the_newest_when_full_counts_and_warns_once(caplog: pytest.LogCaptureFixture) -> None:
+    release = threading.Event()
+    seen: list[int] = []
+
+    def slow(item: int) -> bool:
+        release.wait(5)
+        seen.append(item)
+        return True
+
+    w: QueueWorker[int] = QueueWorker("slow", slow, maxsize=3, what="result")
+    w.start()
+    accepted = [w.put(i) for i in range(10)]
+    # The thread took item 0 (or not yet): 3 or 4 accepted, the rest dropped and counted.
+    assert accepted[:3] == [True] * 3 and w.dropped == accepted.count(False) >= 6
+    assert caplog.text.count("dropped so far") == 1 and "slow: 1 result(s) dropped so far (queue of 3 full)" in caplog.text
+    release.set()
+    assert w.close(5) == 0
+    assert seen == [i for i, ok in enumerate(accepted) if ok] and w.pending == 0
+
+
+def test_worker_can_drop_the_oldest_and_waits_while_not_ready() -> None:
+    ready = threading.Event()
+    seen: list[int] = []
+    w: QueueWorker[int] = QueueWorker("broker", lambda i: seen.append(i) is None, maxsize=2, drop="oldest", ready=ready.is_set)
+    w.start()
+    for i in range(5):
+        w.put(i)
+    time.sleep(0.1)
+    assert seen == [] and w.pending == 2 and w.dropped == 3  # kept the newest two
+    ready.set()
+    w.wake()
+    assert w.close(5) == 0 and seen == [3, 4]
+
+
+def test_worker_retries_an_undelivered_item_first_and_ticks() -> None:
+    attempts: list[int] = []
+    ticks: list[float] = []
+
+    def flaky(item: int) -> bool:
+        attempts.append(item)
+        return not (item == 1 and attempts.count(1) == 1)  # item 1 fails once, as a publish on a dropped link
+
+    w: QueueWorker[int] = QueueWorker("flaky", flaky, maxsize=10, tick=lambda: ticks.append(time.monotonic()), tick_interval=0.05)
+    w.start()
+    for i in range(3):
+        w.put(i)
+    time.sleep(0.8)  # one retry delay (0.5 s) and a few ticks
+    assert w.close(5) == 0
+    assert attempts == [0, 1, 1, 2] and w.dropped == 0 and len(ticks) >= 5
+
+
+def test_worker_close_gives_up_after_its_timeout_and_interrupts() -> None:
+    stop = threading.Event()
+    w: QueueWorker[int] = QueueWorker("stuck", lambda i: stop.wait(30), maxsize=10)
+    w.start()
+    for i in range(4):
+        w.put(i)
+    t0 = time.monotonic()
+    given_up = w.close(0.2, interrupt=stop.set, grace=2.0)
+    assert given_up == 3 and time.monotonic() - t0 < 2 and w.join(0)
+
+
+def test_a_failing_queued_sink_surfaces_as_a_sink_error_and_is_closed() -> None:
+    closed: list[bool] = []
+
+    class Broken:
+        blocking = True
+
+        def start(self) -> None: ...
+
+        def write(self, result: Result) -> None:
+            raise OSError("disk full")
+
+        def close(self) -> None:
+            closed.append(True)
+
+    q = QueuedSink(Broken(), maxsize=4)
+    q.start()
+    q.write(make_result(0))
+    assert q._worker.join(5)  # the worker ended on the error
+    with pytest.raises(SinkError, match="Broken: failed: disk full"):
+        q.write(make_result(1))
+    q.close()  # the error was reported once; close still closes the wrapped sink
+    assert closed == [True]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from edge_classifier.errors import ConfigError
 from edge_classifier.smoothing import Hysteresis, Smoother, ema
 
 
@@ -70,7 +71,11 @@ def test_reset_forgets() -> None:
     assert sm.scores is None and sm.label is None
 
 
-@pytest.mark.parametrize(("smoothing", "hysteresis"), [(1.0, 3), (-0.1, 3), (0.5, 0)])
-def test_bad_parameters(smoothing: float, hysteresis: int) -> None:
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("smoothing", "hysteresis", "named"), [(1.0, 3, "smoothing=1.0"), (-0.1, 3, "smoothing=-0.1"), (0.5, 0, "hysteresis=0")]
+)
+def test_bad_parameters(smoothing: float, hysteresis: int, named: str) -> None:
+    # The package's own error (it used to be a bare ValueError): the value, the rule and the fix.
+    with pytest.raises(ConfigError, match=f"^{named}: is .*\n  fix: use ") as err:
         Smoother(str, smoothing=smoothing, hysteresis=hysteresis)
+    assert not isinstance(err.value, ValueError)

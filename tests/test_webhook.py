@@ -12,10 +12,9 @@ from typing import Any
 
 import pytest
 
-from edge_classifier import Classifier
+from edge_classifier import Classifier, LoopOptions, run_pipeline
 from edge_classifier.cli import main
 from edge_classifier.errors import ConfigError
-from edge_classifier.pipeline import run_pipeline
 from edge_classifier.sinks.payload import SCHEMA_VERSION
 from edge_classifier.sinks.webhook import WebhookSink
 
@@ -83,7 +82,7 @@ def clf(mnv2: Path) -> Iterator[Classifier]:
 
 def test_loop_posts_each_label_event(clf: Classifier, clip: Path, server: Server) -> None:
     sink = WebhookSink(server.url, camera="porch", headers={"Authorization": "Bearer t0ken"})
-    stats = run_pipeline(clf, str(clip), [sink], smoothing=0.5, stats_interval=0, handle_signals=False)
+    stats = run_pipeline(clf, str(clip), [sink], LoopOptions(smoothing=0.5), stats_interval=0, handle_signals=False)
     assert stats.frames == 40
     assert [b["label"] for b in server.bodies] == ["Egyptian cat", "macaw"]
     first, second = server.bodies
@@ -115,7 +114,7 @@ def test_timeout_then_give_up_and_the_loop_goes_on(clf: Classifier, clip: Path, 
     server.script = [1.0] * 20
     sink = WebhookSink(server.url, timeout=0.2, retries=1, backoff=0.05)
     t0 = time.monotonic()
-    stats = run_pipeline(clf, str(clip), [sink], smoothing=0.5, stats_interval=0, handle_signals=False)
+    stats = run_pipeline(clf, str(clip), [sink], LoopOptions(smoothing=0.5), stats_interval=0, handle_signals=False)
     assert stats.frames == 40
     assert sink.failed == 2 and sink.sent == 0 and server.attempts == 4
     assert stats.stages["sinks"][1] < 0.05  # p95  # the loop only queued the results

@@ -1,206 +1,80 @@
-"""Choose the TFLite runtime and the device, in one place, and say why.
+"""Policy, in one place: which runtime and device run a model, whether in a worker, and when to fall back.
 
-Order: ai-edge-litert, then tflite-runtime, then TensorFlow's own interpreter. On an INT8
-MobileNetV2 ai-edge-litert 2.3 invokes in about 9 ms on two x86 cores where tflite-runtime 2.14
-takes about 105 ms (its XNNPACK was built without quantized kernels), so the order is a 10x
-question. TensorFlow comes last and is imported only when it is asked for by name or is the only
-runtime installed (Windows, where neither of the others ships wheels).
+The loading itself is done by the layers below: :mod:`.runtime` (choose a runtime, load on the CPU),
+:mod:`.local` (load in this process, CPU or Edge TPU), :mod:`.isolated` (load in a worker process) and
+:mod:`.failover` (replace a dead worker). Nothing below imports this module.
+
+``device="edgetpu"`` (or ``usb``, ``usb:0``, ``pci:0``, ``:0``) gets the Edge TPU or one
+:class:`~edge_classifier.errors.EdgeTpuError` naming the cause; it never falls back silently.
+``device="auto"`` with an ``_edgetpu`` model and no usable Edge TPU loads the CPU twin (the same name
+without ``_edgetpu``), warns once, and says why in ``BackendInfo.reason``.
+
+By default the Edge TPU interpreter runs in a worker process (``isolate``): libedgetpu aborts the
+whole process when a USB accelerator is lost mid-run, and a camera left unattended must survive that.
 """
 
 from __future__ import annotations
 
-import importlib
 import logging
-import os
-import re
-from dataclasses import dataclass
-from importlib import metadata
+import platform
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-from ..errors import BackendUnavailableError, EdgeClassifierError, ModelError
+from ..edgetpu.diagnose import not_compiled_error, twin_missing_error, twin_path
+from ..edgetpu.discovery import parse_device
+from ..errors import EdgeTpuError, FallbackWarning
 from ..tflite_file import ModelFileInfo
-from .base import Backend, BackendInfo
+from ..tflite_file import read_model as _read_model
+from . import runtime as _runtime
+from .base import Backend
+from .failover import FailoverBackend
+from .isolated import IsolatedBackend
+from .local import check_library, open_local
+from .worker import WorkerPlan
 
 log = logging.getLogger(__name__)
 
-RUNTIME_ORDER: tuple[str, ...] = ("ai-edge-litert", "tflite-runtime", "tensorflow")
-_MODULES: dict[str, str] = {
-    "ai-edge-litert": "ai_edge_litert.interpreter",
-    "tflite-runtime": "tflite_runtime.interpreter",
-    "tensorflow": "tensorflow.lite.python.interpreter",
-}
-_DISTRIBUTIONS: dict[str, tuple[str, ...]] = {
-    "ai-edge-litert": ("ai-edge-litert",),
-    "tflite-runtime": ("tflite-runtime",),
-    "tensorflow": ("tensorflow", "tensorflow-cpu", "tensorflow-aarch64", "tensorflow-macos"),
-}
-_WHY_ORDER = "the first installed in the order ai-edge-litert > tflite-runtime > tensorflow (fastest INT8 kernels first)"
+_warned: set[str] = set()
 
 
-@dataclass(frozen=True)
-class Runtime:
-    """An importable TFLite runtime.
+@dataclass(frozen=True, eq=False)
+class LoadedModel:
+    """What :func:`open_backend` loaded.
 
     Attributes:
-        name: ``ai-edge-litert``, ``tflite-runtime`` or ``tensorflow``.
-        version: installed package version.
-        module: its interpreter module (``Interpreter``, ``load_delegate``).
+        backend: the loaded model, ready to invoke.
+        path: the model file actually loaded (the CPU twin after a fallback).
+        info: that file's parsed contents (labels, spec and graph of the model that runs).
+        data: that file's bytes.
     """
 
-    name: str
-    version: str
-    module: ModuleType
+    backend: Backend
+    path: Path
+    info: ModelFileInfo
+    data: bytes = field(repr=False)
 
-    @property
-    def interpreter_class(self) -> Any:
-        """The runtime's ``Interpreter`` class."""
-        return self.module.Interpreter
-
-    def load_delegate(self, library: str, options: dict[str, str] | None = None) -> Any:
-        """The runtime's own ``load_delegate`` (exceptions pass through unchanged for classification)."""
-        return self.module.load_delegate(library, options or {})
-
-
-def runtime_version(name: str) -> str | None:
-    """The installed version of a runtime's package, or None when it is not installed."""
-    for dist in _DISTRIBUTIONS[name]:
-        try:
-            return metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            continue
-    return None
-
-
-def _import_runtime(name: str) -> Runtime:
-    version = runtime_version(name)
-    if version is None:
-        raise BackendUnavailableError(name, "is not installed", f"pip install {_install_hint(name)}")
-    try:
-        module = importlib.import_module(_MODULES[name])
-    except Exception as exc:  # noqa: BLE001 - a broken native wheel can raise anything on import
-        raise BackendUnavailableError(
-            f"{name} {version}",
-            f"is installed but cannot be imported ({type(exc).__name__}: {exc})",
-            _import_fix(name, exc),
-        ) from exc
-    return Runtime(name, version, module)
-
-
-def _install_hint(name: str) -> str:
-    return {"ai-edge-litert": "ai-edge-litert", "tflite-runtime": '"edge-classifier[tflite-runtime]"', "tensorflow": "tensorflow-cpu"}[name]
-
-
-def _import_fix(name: str, exc: Exception) -> str:
-    text = str(exc)
-    if "numpy" in text.lower() and ("_ARRAY_API" in text or "compiled using NumPy 1" in text):
-        return f"{name} was built for numpy<2: pip install 'numpy<2', or use ai-edge-litert which supports numpy 2"
-    return f"reinstall it: pip install --force-reinstall {_install_hint(name)}"
-
-
-def available_runtimes() -> list[tuple[str, str | None, str]]:
-    """Every known runtime as ``(name, version or None, note)``, in preference order.
-
-    A runtime is only imported to check it when its package is installed, and TensorFlow not at
-    all (its import takes seconds and hundreds of MB): its installed version is reported.
-    """
-    rows: list[tuple[str, str | None, str]] = []
-    for name in RUNTIME_ORDER:
-        version = runtime_version(name)
-        if version is None:
-            rows.append((name, None, f"not installed (pip install {_install_hint(name)})"))
-        elif name == "tensorflow":
-            rows.append((name, version, "installed (imported only when chosen)"))
-        else:
-            try:
-                _import_runtime(name)
-                rows.append((name, version, "usable"))
-            except BackendUnavailableError as exc:
-                rows.append((name, version, exc.cause))
-    return rows
-
-
-def select_runtime(preferred: str | None = None) -> tuple[Runtime, str, tuple[str, ...]]:
-    """Pick the runtime: the one named, or the first usable in :data:`RUNTIME_ORDER`.
-
-    Returns:
-        (runtime, reason, notes about runtimes skipped on the way).
-
-    Raises:
-        BackendUnavailableError: the named runtime is missing, or none is installed.
-    """
-    if preferred is not None and preferred != "auto":
-        if preferred not in RUNTIME_ORDER:
-            raise BackendUnavailableError(
-                f"backend={preferred!r}", "is not a known runtime", f"use one of: auto, {', '.join(RUNTIME_ORDER)}"
-            )
-        return _import_runtime(preferred), f"forced by backend={preferred!r}", ()
-    notes: list[str] = []
-    for name in RUNTIME_ORDER:
-        try:
-            rt = _import_runtime(name)
-        except BackendUnavailableError as exc:
-            notes.append(f"{name}: {exc.cause}")
-            continue
-        reason = _WHY_ORDER if not notes else f"{_WHY_ORDER}; skipped " + "; ".join(notes)
-        if name == "tflite-runtime":
-            reason += "; note: tflite-runtime 2.14 runs INT8 models ~10x slower than ai-edge-litert (pip install ai-edge-litert)"
-        return rt, reason, tuple(notes)
-    raise BackendUnavailableError(
-        "TFLite runtime",
-        "none is installed (" + "; ".join(notes) + ")",
-        "pip install ai-edge-litert (Linux x86-64/aarch64, macOS arm64); on Windows pip install tensorflow-cpu",
-    )
-
-
-def default_threads() -> int:
-    """CPU cores this process may use (respects taskset/cgroup affinity where the OS tells)."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(1, len(os.sched_getaffinity(0)))
-    return max(1, os.cpu_count() or 1)
-
-
-_UNRESOLVED = re.compile(r"unresolved custom op: ([^\s.]+)")
-
-
-def make_interpreter(runtime: Runtime, model: bytes, model_path: str, num_threads: int, delegates: list[Any] | None = None) -> Any:
-    """Create and allocate an interpreter, turning the runtime's errors into ModelError.
-
-    Raises:
-        ModelError: corrupt or truncated file, or an op the runtime does not have.
-    """
-    try:
-        interp = runtime.interpreter_class(
-            model_content=model, num_threads=num_threads, experimental_delegates=delegates or None
+    def __iter__(self) -> Iterator[Any]:
+        """Deprecated: ``backend, path = open_backend(...)``, the old two-item answer (path as str)."""
+        warnings.warn(
+            "open_backend now returns a LoadedModel; use .backend, .path, .info and .data instead of unpacking it "
+            "(unpacking goes in the next release)",
+            DeprecationWarning,
+            stacklevel=2,
         )
-        interp.allocate_tensors()
-    except (RuntimeError, ValueError) as exc:
-        text = str(exc)
-        m = _UNRESOLVED.search(text)
-        if m:
-            op = m.group(1)
-            if op == "edgetpu-custom-op":
-                raise ModelError(
-                    model_path,
-                    "is compiled for the Edge TPU and cannot run on the CPU alone",
-                    "attach an Edge TPU and use device='auto' or 'edgetpu', or pass the CPU model (the same name without _edgetpu)",
-                ) from exc
-            raise ModelError(
-                model_path,
-                f"uses the custom op '{op}', which {runtime.name} {runtime.version} does not provide",
-                "re-convert the model with builtin ops only (TFLITE_BUILTINS_INT8), or register the op with the runtime",
-            ) from exc
-        if "not a valid Flatbuffer" in text or "Could not open" in text or "verif" in text.lower():
-            raise ModelError(
-                model_path,
-                "the model file is truncated or corrupt (the runtime's flatbuffer check failed)",
-                "re-download or re-convert the model; compare its size and sha256 with the original",
-            ) from exc
-        raise ModelError(
-            model_path, f"{runtime.name} {runtime.version} cannot load it ({text.strip()})", "re-convert the model, or try another runtime with backend="
-        ) from exc
-    return interp
+        return iter((self.backend, str(self.path)))
+
+
+def default_isolation(on_edgetpu: bool) -> bool:
+    """Whether to run the interpreter in a worker process when the caller did not say.
+
+    On for the Edge TPU (its runtime aborts the process on USB loss, and a round trip costs tens of
+    microseconds against milliseconds of inference: see benchmarks/bench_isolation.py); off for the
+    CPU, which does not crash that way. Never on Windows, where the worker's pipes cannot be polled.
+    """
+    return on_edgetpu and platform.system() != "Windows"
 
 
 def open_backend(
@@ -212,7 +86,7 @@ def open_backend(
     device: str = "auto",
     num_threads: int | None = None,
     isolate: bool | None = None,
-) -> tuple[Backend, str]:
+) -> LoadedModel:
     """Load ``model`` on the best runtime and device for it.
 
     Args:
@@ -222,39 +96,148 @@ def open_backend(
         runtime: a runtime name to force, or None/``auto``.
         device: ``auto``, ``cpu``, ``edgetpu`` or a Coral device string (``usb``, ``usb:0``, ``pci:0``, ``:0``).
         num_threads: CPU threads; defaults to the cores this process may use.
-        isolate: run the interpreter in a worker process (see :mod:`edge_classifier.edgetpu.worker`);
+        isolate: run the interpreter in a worker process (see :mod:`edge_classifier.backends.isolated`);
             None: on for the Edge TPU, off for the CPU.
 
     Returns:
-        (backend, path of the model actually loaded).
+        the backend, with the path, parsed info and bytes of the model file it actually loaded.
 
     Raises:
         BackendUnavailableError, ModelError, EdgeTpuError: see the messages.
     """
-    rt, reason, notes = select_runtime(runtime)
-    threads = num_threads if num_threads and num_threads > 0 else default_threads()
+    rt, reason, notes = _runtime.select_runtime(runtime)
+    threads = num_threads if num_threads and num_threads > 0 else _runtime.default_threads()
     if device == "cpu" or (device == "auto" and not model_info.is_edgetpu_compiled):
+        backend: Backend
         if isolate:
-            from . import edgetpu
-
-            return edgetpu.open_isolated_cpu_backend(rt, reason, notes, model_path, device=device, num_threads=threads)
-        interp = make_interpreter(rt, model, model_path, threads)
-        why = reason if device == "cpu" else f"{reason}; CPU because the model is not compiled for the Edge TPU"
-        return Backend(interp, BackendInfo(rt.name, rt.version, "cpu", why, threads, model_path, notes)), model_path
-    from . import edgetpu
-
-    return edgetpu.open_edgetpu_backend(rt, reason, notes, model, model_info, model_path, device=device, num_threads=threads, isolate=isolate)
+            backend = _open_isolated_cpu(rt, reason, notes, model_path, device, threads)
+        else:
+            why = reason if device == "cpu" else f"{reason}; CPU because the model is not compiled for the Edge TPU"
+            backend = _runtime.open_cpu(rt, model_path, threads, model=model, reason=why, notes=notes)
+        return LoadedModel(backend, Path(model_path), model_info, model)
+    return _open_edgetpu(rt, reason, notes, model, model_info, model_path, device=device, num_threads=threads, isolate=isolate)
 
 
-def read_model(path: str | Path) -> tuple[bytes, ModelFileInfo]:
-    """Read and parse a model file (see :mod:`edge_classifier.tflite_file`)."""
-    from ..tflite_file import parse_model, read_model_bytes
+def _open_edgetpu(
+    rt: _runtime.Runtime,
+    reason: str,
+    notes: tuple[str, ...],
+    model: bytes,
+    model_info: ModelFileInfo,
+    model_path: str,
+    *,
+    device: str,
+    num_threads: int,
+    isolate: bool | None,
+) -> LoadedModel:
+    """The Edge TPU, or (``device="auto"`` only) the CPU twin.
 
-    data = read_model_bytes(path)
+    Raises:
+        NotCompiledForEdgeTpuError: a plain model with an explicit Edge TPU device.
+        CpuTwinMissingError: ``auto``, no usable Edge TPU, and no twin file.
+        EdgeTpuError: an explicit Edge TPU device that cannot be used (the child class names the cause).
+    """
+    if not model_info.is_edgetpu_compiled:
+        raise not_compiled_error(model_path, device)
+    tpu_device = "edgetpu" if device == "auto" else device
+    parse_device(tpu_device)  # a bad device string is a usage error, never a reason to fall back
+    isolated = default_isolation(True) if isolate is None else isolate
     try:
-        info = parse_model(data, str(path))
-    except EdgeClassifierError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - flatbuffers can fail in many ways on garbage
-        raise ModelError(str(path), f"the model file is truncated or corrupt ({type(exc).__name__})", "re-download or re-convert the model") from exc
-    return data, info
+        if isolated:
+            # Loading the library opens no device; checking here saves starting a worker (0.3 s) only to
+            # hear that libedgetpu is missing, the common case on a machine without a Coral.
+            check_library(tpu_device)
+            plan = WorkerPlan(model_path, rt.name, tpu_device, num_threads)
+            backend: Backend = IsolatedBackend.start(plan, reason=reason, notes=notes)
+        else:
+            backend = open_local(
+                rt, model_path, device=tpu_device, num_threads=num_threads, model=model, reason=reason, notes=notes
+            )
+    except EdgeTpuError as exc:
+        if device != "auto":
+            raise
+        return _open_twin(rt, reason, notes, model_path, num_threads, exc)
+    if device == "auto" and isolated:
+        backend = _with_failover(backend, rt, reason, notes, model_path, tpu_device, num_threads)
+    return LoadedModel(backend, Path(model_path), model_info, model)
+
+
+def _open_twin(
+    rt: _runtime.Runtime, reason: str, notes: tuple[str, ...], model_path: str, num_threads: int, exc: EdgeTpuError
+) -> LoadedModel:
+    twin = twin_path(model_path)
+    why = f"{exc.thing}: {exc.cause}"
+    if twin == Path(model_path) or not twin.is_file():
+        raise twin_missing_error(model_path, twin, why) from exc
+    data, info = _read_model(twin)  # parsed as well: the caller builds its spec and labels from the twin
+    message = f"Edge TPU not usable, running the CPU twin {twin.name} instead ({why})"
+    backend = _runtime.open_cpu(rt, twin, num_threads, model=data, reason=f"{message}; {reason}", notes=notes)
+    _warn_once(model_path, message, exc.fix)
+    return LoadedModel(backend, twin, info, data)
+
+
+def _warn_once(key: str, message: str, fix: str) -> None:
+    """Once per model and process: the log gets the fix, the warning (shown at the caller's line) stays one line."""
+    if key in _warned:
+        log.info("%s", message)
+        return
+    _warned.add(key)
+    log.warning("%s\n  fix: %s", message, fix)
+    # stacklevel 6: _open_twin, _open_edgetpu, open_backend, Classifier.__init__, the caller.
+    warnings.warn(message, FallbackWarning, stacklevel=6)
+
+
+def _with_failover(
+    primary: Backend, rt: _runtime.Runtime, reason: str, notes: tuple[str, ...], model_path: str, device: str, num_threads: int
+) -> Backend:
+    """The isolated Edge TPU backend, answered for by the CPU twin while its worker is dead."""
+    plan = WorkerPlan(model_path, rt.name, device, num_threads)
+    twin = twin_path(model_path)
+
+    def fallback() -> Backend:
+        if twin == Path(model_path) or not twin.is_file():
+            raise twin_missing_error(model_path, twin, "the Edge TPU worker died")
+        return _runtime.open_cpu(rt, twin, num_threads, reason=f"CPU twin {twin.name} while the Edge TPU is lost", notes=notes)
+
+    return FailoverBackend(primary, lambda: IsolatedBackend.start(plan, reason=reason, notes=notes), fallback)
+
+
+def _open_isolated_cpu(
+    rt: _runtime.Runtime, reason: str, notes: tuple[str, ...], model_path: str, device: str, num_threads: int
+) -> Backend:
+    """A CPU model in a worker process (``isolate=True``); on ``auto`` a dead worker is replaced in-process.
+
+    On the CPU isolation guards against a native crash in a runtime or a custom op, at the cost
+    measured by benchmarks/bench_isolation.py.
+    """
+    plan = WorkerPlan(model_path, rt.name, "cpu", num_threads)
+    backend: Backend = IsolatedBackend.start(plan, reason=reason, notes=notes)
+    if device != "auto":
+        return backend
+
+    def fallback() -> Backend:
+        return _runtime.open_cpu(rt, model_path, num_threads, reason="in-process while the worker is restarted", notes=notes)
+
+    return FailoverBackend(backend, lambda: IsolatedBackend.start(plan, reason=reason, notes=notes), fallback)
+
+
+# --- deprecated aliases: these names lived here before the runtime got its own module -----------
+_MOVED_TO_RUNTIME = frozenset(
+    {"RUNTIME_ORDER", "Runtime", "available_runtimes", "default_threads", "make_interpreter", "runtime_version", "select_runtime"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _MOVED_TO_RUNTIME:
+        new = f"edge_classifier.backends.runtime.{name}"
+        value = getattr(_runtime, name)
+    elif name == "read_model":
+        new, value = "edge_classifier.tflite_file.read_model", _read_model
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"edge_classifier.backends.select.{name} moved to {new}; the old name goes in the next release",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return value

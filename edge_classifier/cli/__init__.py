@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import EdgeClassifierError, FallbackWarning
+from ..options import MODEL_OPTIONS, add_options
 
 if TYPE_CHECKING:
     from ..classifier import Classifier
@@ -26,7 +27,7 @@ EXIT_INTERRUPTED = 130
 
 def build_parser() -> argparse.ArgumentParser:
     """The full argument parser with every subcommand."""
-    from .. import __version__
+    from .._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="edge-classifier",
@@ -61,30 +62,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        # stdout's reader went away (`| head -1`): stop quietly like a Unix tool, with the status a shell gives one
+        # that SIGPIPE ended (128 + 13); stdout goes to /dev/null so Python's flush at exit cannot fail again.
+        from ..sinks.jsonl import silence_stdout
+
+        silence_stdout()
+        return 141
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
-    """Options shared by every command that loads a model."""
-    p.add_argument("--model", "-m", help="a .tflite classifier (default: the bundled EfficientNet-Lite0 INT8)")
-    p.add_argument("--labels", help="labels file overriding those embedded in the model")
-    p.add_argument("--backend", default="auto", help="auto | ai-edge-litert | tflite-runtime | tensorflow")
-    p.add_argument("--device", default="auto", help="auto | cpu | edgetpu | usb | usb:N | pci | pci:N | :N")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
-    p.add_argument("--top-k", "-k", type=int, default=5, help="classes per image (default 5)")
-    p.add_argument("--min-score", type=float, default=0.0, help="drop classes scoring below this")
-    p.add_argument("--mean", type=_floats, help="normalisation mean, one value or R,G,B")
-    p.add_argument("--std", type=_floats, help="normalisation std, one value or R,G,B")
-    p.add_argument("--resize", choices=("stretch", "center_crop", "letterbox"), help="how frames are fitted")
-    p.add_argument("--color-order", choices=("RGB", "BGR"), help="channel order the model expects")
-    p.add_argument("--label-offset", type=int, help="leading outputs that are not classes (1 for background)")
-    p.add_argument("-v", "--verbose", action="count", default=0, help="say which back-end was chosen and why")
-
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",")]
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number or a comma-separated list of numbers") from exc
+    """Options shared by every command that loads a model (declared in :data:`edge_classifier.options.MODEL_OPTIONS`)."""
+    add_options(p, MODEL_OPTIONS)
 
 
 def classifier_from_args(args: argparse.Namespace) -> Classifier:
@@ -93,12 +82,17 @@ def classifier_from_args(args: argparse.Namespace) -> Classifier:
     from ..spec import SpecOverrides
 
     overrides = SpecOverrides(
-        mean=args.mean, std=args.std, resize=args.resize, color_order=args.color_order, label_offset=args.label_offset
+        mean=args.mean,
+        std=args.std,
+        resize=args.resize,
+        crop_fraction=getattr(args, "crop_fraction", None),
+        color_order=args.color_order,
+        label_offset=args.label_offset,
     )
     return Classifier(
         args.model,
         labels=args.labels,
-        backend=args.backend,
+        runtime=args.backend,
         device=args.device,
         num_threads=args.threads,
         top_k=args.top_k,

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..options import BENCH_OPTIONS, add_options
 from . import EXIT_OK, add_model_options, classifier_from_args
 
 
@@ -18,23 +19,30 @@ def register(sub: Any) -> None:
     """Add the ``bench`` subcommand."""
     p = sub.add_parser(
         "bench",
+        usage="%(prog)s [--model MODEL] [--runs N] [--frame WxH] [options]  (all options: --help)",
         help="time the model: bare invoke vs classify() on a camera-sized frame",
         description="Time the model on this machine: the interpreter's invoke() alone, then classify() on a frame "
         "of --frame size (resize, quantize, invoke, postprocess), interleaved so both see the same load.",
     )
     add_model_options(p)
-    p.add_argument("--runs", type=int, default=200, help="calls per measurement (default 200)")
-    p.add_argument("--frame", type=_frame_size, default=(1280, 720), help="frame size WxH for classify() (default 1280x720)")
+    add_options(p, BENCH_OPTIONS)
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
 
 
-def _frame_size(text: str) -> tuple[int, int]:
-    try:
-        w, h = (int(x) for x in text.lower().split("x"))
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"--frame {text!r}: expected WxH, e.g. 1280x720") from exc
-    return w, h
+def synthetic_frame(width: int, height: int) -> np.ndarray:
+    """A smooth HxWx3 uint8 test frame: the resize cost depends on the size, not on the picture.
+
+    Built from two 1-D ramps broadcast together, so even an 8192x8192 frame needs only its own 200 MB.
+    """
+    x = (np.arange(width, dtype=np.uint32) * 255 // max(1, width - 1)).astype(np.uint8)
+    y = (np.arange(height, dtype=np.uint32) * 255 // max(1, height - 1)).astype(np.uint8)
+    frame = np.empty((height, width, 3), np.uint8)
+    frame[..., 0] = x[None, :]
+    frame[..., 1] = y[:, None]
+    # (x + y) mod 256: uint8 addition wraps around by itself.
+    np.add(np.arange(width).astype(np.uint8)[None, :], np.arange(height).astype(np.uint8)[:, None], out=frame[..., 2])
+    return frame
 
 
 def interleaved(fns: dict[str, Callable[[], object]], runs: int, block: int = 10) -> dict[str, list[float]]:
@@ -60,12 +68,10 @@ def percentile(values: list[float], q: float) -> float:
 def run(args: argparse.Namespace) -> int:
     """Measure and print."""
     width, height = args.frame
-    # A smooth synthetic frame: the resize cost depends on the size, not on the picture.
-    yy, xx = np.mgrid[0:height, 0:width]
-    frame = np.stack([xx * 255 // max(1, width - 1), yy * 255 // max(1, height - 1), (xx + yy) % 256], axis=2).astype(np.uint8)
+    frame = synthetic_frame(width, height)
     with classifier_from_args(args) as clf:
-        times = interleaved({"invoke": clf.invoke, "classify": lambda: clf.predict_rgb(frame)}, max(10, args.runs))
-        info = clf.backend
+        times = interleaved({"invoke": clf._invoke, "classify": lambda: clf.predict(frame)}, max(10, args.runs))
+        info = clf.runtime_info
         med = {k: statistics.median(v) for k, v in times.items()}
         p95 = {k: percentile(v, 0.95) for k, v in times.items()}
         report: dict[str, Any] = {

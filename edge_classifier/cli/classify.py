@@ -13,7 +13,12 @@ from . import EXIT_ERROR, EXIT_OK, add_model_options, classifier_from_args
 
 def register(sub: Any) -> None:
     """Add the ``classify`` subcommand."""
-    p = sub.add_parser("classify", help="classify image files", description="Classify image files with a TFLite classifier.")
+    p = sub.add_parser(
+        "classify",
+        help="classify image files",
+        description="Classify image files with a TFLite classifier.",
+        usage="%(prog)s [options] IMAGE [IMAGE ...]  (options: --help)",
+    )
     p.add_argument("images", nargs="+", help="image files (jpg, png, bmp, ...)")
     add_model_options(p)
     p.add_argument("--json", action="store_true", help="one JSON object per image on stdout")
@@ -39,8 +44,8 @@ def run(args: argparse.Namespace) -> int:
                     "image": image,
                     "classes": [c.to_dict() for c in pred.classes],
                     "model": str(clf.model_path),
-                    "backend": clf.backend.runtime,
-                    "device": clf.backend.device,
+                    "backend": clf.runtime_info.runtime,
+                    "device": clf.runtime_info.device,
                     "inference_ms": round(pred.timings["inference"] * 1000, 3),
                 }
                 print(json.dumps(record), flush=True)

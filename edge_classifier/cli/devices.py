@@ -30,8 +30,7 @@ class EdgeTpuReport:
 
 def probe(root: str | None = None) -> EdgeTpuReport:
     """Probe sysfs, /dev and libedgetpu (``root`` defaults to ``$EDGE_CLASSIFIER_SYSROOT`` or ``/``)."""
-    from ..backends.edgetpu import sysroot
-    from ..edgetpu.discovery import apex_module_loaded, find_edgetpus
+    from ..edgetpu.discovery import apex_module_loaded, find_edgetpus, sysroot
     from ..edgetpu.library import probe_library
 
     root = root or sysroot()

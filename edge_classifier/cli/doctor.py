@@ -63,7 +63,7 @@ def _venv_system_site() -> bool:
 
 def check_runtimes() -> list[Check]:
     """Each TFLite runtime: installed, version, usable; FAIL when none is usable."""
-    from ..backends.select import available_runtimes
+    from ..backends.runtime import available_runtimes
 
     rows = available_runtimes()
     checks = []
@@ -115,7 +115,7 @@ def check_edgetpu(root: str, require: bool) -> list[Check]:
 
 
 def _first_runtime() -> tuple[str, str] | None:
-    from ..backends.select import available_runtimes
+    from ..backends.runtime import available_runtimes
 
     for name, version, note in available_runtimes():
         if version is not None and note == "usable":
@@ -209,7 +209,7 @@ def _import_check(module: str, apt: str) -> Check:
 
 def run_checks(root: str | None = None, require: frozenset[str] = frozenset()) -> list[Check]:
     """Every check, in report order."""
-    from ..backends.edgetpu import sysroot
+    from ..edgetpu.discovery import sysroot
 
     root = root or sysroot()
     return check_python() + check_runtimes() + check_edgetpu(root, "edgetpu" in require) + check_cameras(root, "camera" in require)

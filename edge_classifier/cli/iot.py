@@ -1,6 +1,6 @@
 """The ``run`` options for IoT outputs (MQTT, webhook) and config files, and the sinks they make.
 
-``cli/run.py`` calls :func:`add_iot_options` last in its option function, :func:`build_iot_sinks` from
+``cli/run.py`` calls :func:`add_iot_options` after its own options, :func:`build_iot_sinks` from
 ``build_sinks``, :func:`apply_config_file` first thing in ``run`` and :func:`describe_sinks` once the model
 is loaded; everything about these options lives here.
 """
@@ -12,50 +12,15 @@ import os
 from typing import Any
 from urllib.parse import urlsplit
 
+from .. import options
+
 #: Read when --mqtt-password is not given, so the password need not sit in a config file or `ps` output.
-PASSWORD_ENV = "EDGE_CLASSIFIER_MQTT_PASSWORD"
+PASSWORD_ENV = options.PASSWORD_ENV
 
 
 def add_iot_options(p: argparse.ArgumentParser) -> None:
-    """Add --config, the MQTT and the webhook options; must be called after every other ``run`` option."""
-    from ..config import track_explicit
-
-    p.add_argument(
-        "--config", "-c", metavar="TOML", help="read options from a TOML file (keys = option names); command-line options win"
-    )
-    g = p.add_argument_group("MQTT (label events, status, Home Assistant discovery; needs the [mqtt] extra)")
-    g.add_argument("--mqtt", metavar="URL", help="publish to mqtt://[user:pass@]host[:port]/base/topic (mqtts:// for TLS)")
-    g.add_argument("--mqtt-qos", type=int, choices=(0, 1, 2), default=None, help="QoS of events and status (default 1)")
-    g.add_argument("--mqtt-retain", action="store_true", help="retain label events, so a new subscriber gets the current label")
-    g.add_argument("--mqtt-username", metavar="USER", help="broker user (overrides the URL's)")
-    g.add_argument("--mqtt-password", metavar="PASS", help=f"broker password (overrides the URL's; default ${PASSWORD_ENV})")
-    g.add_argument("--mqtt-tls", action="store_true", help="use TLS on an mqtt:// URL (port 8883 unless the URL gives one)")
-    g.add_argument(
-        "--mqtt-cafile", metavar="PATH", help="CA bundle to verify the broker's TLS certificate (default: the system's)"
-    )
-    g.add_argument(
-        "--mqtt-status-interval",
-        type=float,
-        default=None,
-        metavar="S",
-        help="seconds between status messages (default 30; 0 = online/offline only)",
-    )
-    g.add_argument(
-        "--mqtt-discovery",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="publish Home Assistant MQTT discovery so the camera appears as a sensor (default on)",
-    )
-    g.add_argument(
-        "--mqtt-name", metavar="NAME", help="the camera's name in payloads and Home Assistant (default: from the topic)"
-    )
-    w = p.add_argument_group("webhook")
-    w.add_argument("--webhook", metavar="URL", help="POST each label event as JSON to this http(s) URL")
-    w.add_argument("--webhook-timeout", type=float, default=5.0, metavar="S", help="seconds per request (default 5)")
-    w.add_argument(
-        "--webhook-retries", type=int, default=3, metavar="N", help="retries with back-off after a failed request (default 3)"
-    )
-    track_explicit(p)
+    """Add --config, the MQTT and the webhook options (declared in :mod:`edge_classifier.options`)."""
+    options.add_options(p, (options.CONFIG_OPTION, *options.MQTT_OPTIONS, *options.WEBHOOK_OPTIONS))
 
 
 def apply_config_file(args: argparse.Namespace) -> argparse.Namespace:
@@ -107,5 +72,5 @@ def describe_sinks(sinks: list[Any], classifier: Any) -> None:
 
     for s in sinks:
         if isinstance(s, MqttSink):
-            s.backend = classifier.backend.runtime
+            s.backend = classifier.runtime_info.runtime
             s.model = classifier.model_path.name

@@ -15,6 +15,8 @@ import sys
 from typing import Any
 
 from ..errors import SinkError
+from ..options import RUN_OPTIONS, add_options
+from ..redact import redact_url
 from ..results import Result
 from . import EXIT_INTERRUPTED, EXIT_OK, add_model_options, classifier_from_args
 from .iot import add_iot_options, apply_config_file, build_iot_sinks, describe_sinks
@@ -27,57 +29,19 @@ def register(sub: Any) -> None:
     p = sub.add_parser(
         "run",
         help="classify live frames (camera, stream, video, images)",
+        usage="%(prog)s [--source SOURCE] [--model MODEL] [options]  (all options: --help)",
         description="Classify frames from a Raspberry Pi camera, a webcam, a stream, a video file or an image folder. "
         "Without --source: the camera when one is present, else a short sample clip shipped with the package.",
     )
     add_model_options(p)
     add_run_options(p)
-    add_iot_options(p)  # last: it also lets --config know which options the command line gave
+    add_iot_options(p)
     p.set_defaults(func=run)
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    """Every option of ``run`` besides the model options (mirrored one-to-one by a config file)."""
-    p.add_argument(
-        "--source",
-        "-s",
-        help="picamera | camera index (0) | /dev/videoN | video file | rtsp://... | http://... | folder | glob "
-        "(default: a camera if present, else the bundled sample clip)",
-    )
-    p.add_argument("--jsonl", metavar="PATH", help="write one JSON record per frame to PATH, or - for stdout")
-    p.add_argument("--events-only", action="store_true", help="with --jsonl: only frames where the smoothed label changed")
-    p.add_argument("--record", metavar="PATH", help="write an annotated video (.mp4, .avi, .mkv)")
-    p.add_argument("--record-fps", type=float, default=None, help="frame rate of --record (default: measured)")
-    p.add_argument("--show", action="store_true", help="show an annotated preview window (needs opencv-python and a display)")
-    p.add_argument("--max-frames", type=_positive_int, default=None, help="stop after N classified frames")
-    p.add_argument(
-        "--smooth", type=_unit_interval, default=0.0, metavar="ALPHA", help="EMA weight kept from past frames, 0 (off) .. 0.95 (heavy)"
-    )
-    p.add_argument("--hysteresis", type=_positive_int, default=3, metavar="N", help="frames a new label must lead before an event (3)")
-    p.add_argument("--stats-interval", type=float, default=1.0, metavar="S", help="seconds between stats lines on stderr; 0 = off")
-    p.add_argument("--realtime", action="store_true", help="play a video file at its own frame rate, dropping frames like a camera")
-    p.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds a camera or stream may stall before it counts as lost")
-    p.add_argument("--quiet", "-q", action="store_true", help="do not print label changes on stdout")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from exc
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be 1 or more")
-    return value
-
-
-def _unit_interval(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from exc
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"{text} must be in [0, 1): 0 is off, 0.9 is heavy smoothing")
-    return value
+    """Every option of ``run`` besides the model options (declared in :data:`edge_classifier.options.RUN_OPTIONS`)."""
+    add_options(p, RUN_OPTIONS)
 
 
 def _print_event(result: Result) -> None:
@@ -116,7 +80,7 @@ def source_options(args: argparse.Namespace, spec: str) -> dict[str, Any]:
     if isinstance(probe, PiCameraSource):
         return {"capture_timeout": args.timeout}
     if isinstance(probe, OpenCvSource):
-        return {"read_timeout": args.timeout, "realtime": args.realtime}
+        return {"read_timeout": args.timeout, "realtime": args.realtime, "reconnect_timeout": args.reconnect_timeout}
     return {}
 
 
@@ -158,7 +122,8 @@ def run(args: argparse.Namespace) -> int:
 
     Returns 130 after Ctrl-C (SIGINT), 0 otherwise; errors surface as EdgeClassifierError.
     """
-    from ..pipeline import run_pipeline
+    from ..loop_options import LoopOptions
+    from ..session import run_pipeline
 
     apply_config_file(args)  # --config: the file fills in what the command line left out
     if args.show:
@@ -176,16 +141,14 @@ def run(args: argparse.Namespace) -> int:
     spec, options = resolve_source(args)
     with classifier_from_args(args) as clf:
         describe_sinks(sinks, clf)
-        print(f"[run] {spec} -> {clf.model_path.name} on {clf.backend.device} ({clf.backend.runtime})", file=sys.stderr, flush=True)
-        stats = run_pipeline(
-            clf,
-            spec,
-            sinks,
+        info = clf.runtime_info
+        print(f"[run] {redact_url(spec)} -> {clf.model_path.name} on {info.device} ({info.runtime})", file=sys.stderr, flush=True)
+        loop_options = LoopOptions(
             smoothing=args.smooth,
             hysteresis=args.hysteresis,
             max_frames=args.max_frames,
             min_score=args.min_score,
-            stats_interval=args.stats_interval,
             source_options=options,
         )
+        stats = run_pipeline(clf, spec, sinks, loop_options, stats_interval=args.stats_interval)
     return EXIT_INTERRUPTED if stats.stopped_by == "SIGINT" else EXIT_OK

@@ -110,10 +110,7 @@ def run(args: argparse.Namespace) -> int:
         groups=existing_groups(DEFAULT_GROUPS),
         extra_args=("-" + "v" * args.verbose,) if args.verbose else (),
     )
-    try:
-        text = render_unit(spec)
-    except ValueError as exc:
-        raise ConfigError("systemd unit", str(exc), "pass an existing config file and a non-root --user") from None
+    text = render_unit(spec)  # refuses control characters in any value, before anything is written
     out = Path(args.output).expanduser().absolute() if args.output else UNIT_DIR / unit_name(config)
     if args.dry_run:
         print(f"# would be written to {out}")

@@ -38,6 +38,12 @@ PCI_PERMISSION_FIX = (
 )
 
 _DEVICE_RE = re.compile(r"^(usb|pci)?(?::(\d+))?$")
+ENV_SYSROOT = "EDGE_CLASSIFIER_SYSROOT"
+
+
+def sysroot() -> str:
+    """Where /sys, /dev and /proc are probed: ``$EDGE_CLASSIFIER_SYSROOT`` (a container mounting the host's) or ``/``."""
+    return os.environ.get(ENV_SYSROOT) or "/"
 
 
 @dataclass(frozen=True)

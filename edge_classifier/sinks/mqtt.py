@@ -8,9 +8,14 @@ Topics under the base topic of the URL (``mqtt://user:pass@host:1883/cameras/por
     homeassistant/sensor/<camera id>/config   Home Assistant discovery (retained), so the camera shows up as a sensor
 
 The inference thread only appends to a bounded buffer (``write`` never touches the network); a thread of
-the sink publishes from it. While the broker is unreachable, paho's network thread reconnects with
+the sink publishes from it (a :class:`~edge_classifier.sinks.worker.QueueWorker` that keeps the newest messages). While the broker is unreachable, paho's network thread reconnects with
 exponential back-off, the buffer keeps the newest messages and counts the ones it had to drop, and the loop
 goes on classifying. A broker that answers but refuses the credentials is a :class:`SinkError` at ``start``.
+
+Every message that never reached the broker is counted in ``dropped`` (the number the run's summary shows): those
+a full buffer pushed out, those still buffered when the run ended (the broker down until the end, or SIGTERM), and
+those handed to the connection but never acknowledged before it closed. The password is never logged: messages
+name the broker as ``host:port``, and a bad URL is shown redacted (:func:`~edge_classifier.redact.redact_url`).
 """
 
 from __future__ import annotations
@@ -27,9 +32,12 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from .._version import __version__
 from ..errors import ConfigError, SinkError
+from ..redact import redact_url
 from ..results import Result
 from .payload import cpu_temperature, event_payload, status_payload
+from .worker import QueueWorker
 
 log = logging.getLogger(__name__)
 
@@ -116,21 +124,30 @@ def parse_mqtt_url(url: str, **overrides: Any) -> MqttOptions:
     Raises:
         ConfigError: not an mqtt:// or mqtts:// URL, no host, a bad port, a wildcard in the topic, or a bad QoS.
     """
-    parts = urlsplit(url)
     fix = "write it as mqtt://[user:password@]host[:port]/base/topic, or mqtts://... for TLS"
+    shown = f"MQTT URL {redact_url(url)!r}"  # an error is printed and logged: never with the password
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # an unbalanced [ in the host
+        raise ConfigError(shown, "it cannot be parsed as a URL", fix) from None
     if parts.scheme not in ("mqtt", "mqtts"):
-        raise ConfigError(f"MQTT URL {url!r}", f"the scheme is {parts.scheme or 'missing'!r}, not mqtt or mqtts", fix)
+        raise ConfigError(shown, f"the scheme is {parts.scheme or 'missing'!r}, not mqtt or mqtts", fix)
     if not parts.hostname:
-        raise ConfigError(f"MQTT URL {url!r}", "it names no broker host", fix)
+        raise ConfigError(shown, "it names no broker host", fix)
     try:
         port = parts.port
-    except ValueError as exc:
-        raise ConfigError(f"MQTT URL {url!r}", f"the port is not a number from 1 to 65535 ({exc})", fix) from None
+    except ValueError:
+        # ValueError's text quotes the port, which is the password when a # or / in it cut the URL short.
+        raise ConfigError(
+            shown,
+            "the port is not a number from 1 to 65535",
+            f"{fix}; a password with / # ? or @ in it must be percent-encoded (%2F %23 %3F %40)",
+        ) from None
     tls = parts.scheme == "mqtts"
     topic = parts.path.strip("/") or f"edge_classifier/{socket.gethostname()}"
     if "+" in topic or "#" in url:  # '#' starts a URL fragment, so look for it in the whole URL
         raise ConfigError(
-            f"MQTT URL {url!r}",
+            shown,
             f"the topic {parts.path.strip('/') + ('#' if '#' in url else '')!r} holds a wildcard (+ or #)",
             "use a plain topic such as cameras/porch",
         )
@@ -184,8 +201,10 @@ class MqttSink:
         model: the model's name, for status and discovery.
 
     Attributes:
+        name: how messages and the summary refer to this output (``MQTT broker host:1883``).
         published: messages handed to the broker connection.
-        dropped: messages lost because the buffer was full or paho's queue refused them.
+        dropped: messages that never reached the broker: pushed out of a full buffer, refused by paho's queue,
+            still buffered at close, or unacknowledged when the connection closed.
         reconnects: successful connections after the first one.
     """
 
@@ -195,13 +214,24 @@ class MqttSink:
         self.options = options
         self.backend = backend
         self.model = model
+        self.name = f"MQTT broker {options.host}:{options.port}"
         self.published = 0
-        self.dropped = 0
         self.reconnects = 0
-        self._buffer: collections.deque[tuple[str, bytes, bool]] = collections.deque()
-        self._cond = threading.Condition()
+        # Handed to paho, not yet acknowledged (QoS 1/2) or sent (QoS 0): lost if the connection closes first.
+        self._unacked: collections.deque[Any] = collections.deque()
+        self._worker: QueueWorker[tuple[str, bytes, bool]] = QueueWorker(
+            self.name,
+            self._publish,
+            maxsize=options.buffer,
+            drop="oldest",  # the newest state matters most to a subscriber
+            ready=self._is_connected,
+            tick=self._publish_status,
+            tick_interval=options.status_interval,
+            what="message",
+            why_full=f"broker unreachable, buffer of {options.buffer} full",
+            logger=log,
+        )
         self._client: Any = None
-        self._thread: threading.Thread | None = None
         self._stop = False
         self._connected = threading.Event()
         self._answered = threading.Event()
@@ -223,8 +253,15 @@ class MqttSink:
     @property
     def pending(self) -> int:
         """Messages waiting in the buffer for the broker."""
-        with self._cond:
-            return len(self._buffer)
+        return self._worker.pending
+
+    @property
+    def dropped(self) -> int:
+        """Messages that never reached the broker (see the class's attributes)."""
+        return self._worker.dropped
+
+    def _is_connected(self) -> bool:
+        return self._connected.is_set()
 
     # --- life cycle ---------------------------------------------------------------------------
     def start(self) -> None:
@@ -266,8 +303,7 @@ class MqttSink:
                 o.reconnect_max,
                 o.buffer,
             )
-        self._thread = threading.Thread(target=self._publish_loop, name="mqtt-sink", daemon=True)
-        self._thread.start()
+        self._worker.start()
 
     def write(self, result: Result) -> None:
         """Note the frame for status and queue its label event, if any; never blocks."""
@@ -281,15 +317,17 @@ class MqttSink:
             self._enqueue(self.options.event_topic, payload, self.options.retain)
 
     def close(self) -> None:
-        """Flush what the broker can take within a second or two, say "offline", disconnect. Safe twice."""
+        """Flush what the broker can take within a second or two, say "offline", disconnect. Safe twice.
+
+        Raises:
+            SinkError: the publishing thread failed.
+        """
         if self._closed:
             return
         self._closed = True
-        with self._cond:
-            self._stop = True
-            self._cond.notify_all()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
+        self._stop = True
+        # What cannot go out now (broker down) is not waited for; it is counted in `dropped`.
+        still_queued = self._worker.close(5.0)
         client = self._client
         if client is not None and self._connected.is_set():
             # A clean disconnect suppresses the last will, so say "offline" ourselves.
@@ -297,22 +335,52 @@ class MqttSink:
             # Not connected any more (RuntimeError/ValueError): the broker's last will says "offline" instead.
             with contextlib.suppress(RuntimeError, ValueError):
                 info.wait_for_publish(timeout=2.0)
+            self._wait_for_acks(deadline=time.monotonic() + 2.0)
+        unacked = self._count_unacked()
         self._shutdown_client()
         if self.dropped:
-            log.warning("MQTT: %d message(s) dropped (broker unreachable, buffer of %d full)", self.dropped, self.options.buffer)
-        log.info("MQTT: %d message(s) published, %d reconnect(s)", self.published, self.reconnects)
+            log.warning(
+                "%s: %d message(s) never sent (%d pushed out of the full buffer of %d, %d still queued at the end, "
+                "%d unacknowledged)",
+                self.name,
+                self.dropped,
+                self.dropped - still_queued - unacked,
+                self.options.buffer,
+                still_queued,
+                unacked,
+            )
+        log.info("%s: %d message(s) published, %d reconnect(s)", self.name, self.published, self.reconnects)
+        self._worker.raise_error()
+
+    def _wait_for_acks(self, deadline: float) -> None:
+        """Give the messages handed to paho until ``deadline`` to be acknowledged (connected only)."""
+        for info in list(self._unacked):
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._connected.is_set():
+                return
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout=left)
+
+    def _count_unacked(self) -> int:
+        """Count (as dropped) the messages paho still held unsent or unacknowledged; they die with the connection."""
+        lost = sum(1 for info in self._unacked if not info.is_published())
+        self._unacked.clear()
+        if lost:
+            self._worker.count_drop(lost, warn=False)
+        return lost
 
     # --- paho -------------------------------------------------------------------------------------
     def _make_client(self) -> Any:
         try:
             import paho.mqtt.client as mqtt
+            from paho.mqtt.enums import CallbackAPIVersion
         except ImportError:
             raise SinkError(
                 "MQTT sink", "paho-mqtt is not installed", "pip install 'edge-classifier[mqtt]' (or pip install paho-mqtt)"
             ) from None
         o = self.options
         client_id = f"edge_classifier-{o.camera_id}"[:64]
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if o.username is not None:
             client.username_pw_set(o.username, o.password)
         if o.tls:
@@ -358,7 +426,7 @@ class MqttSink:
         if self._ever_connected:
             self.reconnects += 1
             down = time.monotonic() - self._down_since if self._down_since is not None else 0.0
-            log.warning("MQTT reconnected to %s:%d after %.1f s; %d message(s) waiting", o.host, o.port, down, len(self._buffer))
+            log.warning("MQTT reconnected to %s:%d after %.1f s; %d message(s) waiting", o.host, o.port, down, self.pending)
         else:
             if self._down_since is not None:
                 log.warning("MQTT connected to %s:%d after %.1f s", o.host, o.port, time.monotonic() - self._down_since)
@@ -368,8 +436,7 @@ class MqttSink:
         self._down_since = None
         self._connected.set()
         self._answered.set()
-        with self._cond:
-            self._cond.notify_all()
+        self._worker.wake()
 
     def _on_disconnect(self, client: Any, userdata: Any, flags: Any, reason_code: Any, properties: Any) -> None:
         self._connected.clear()
@@ -390,59 +457,35 @@ class MqttSink:
 
     # --- buffer and publishing thread -------------------------------------------------------------
     def _enqueue(self, topic: str, payload: dict[str, Any], retain: bool) -> None:
-        with self._cond:
-            if len(self._buffer) >= self.options.buffer:
-                self._buffer.popleft()  # the newest state matters most to a subscriber
-                self._count_drop()
-            self._buffer.append((topic, self._json(payload), retain))
-            self._cond.notify()
+        self._worker.put((topic, self._json(payload), retain))
 
-    def _count_drop(self) -> None:
-        self.dropped += 1
-        if self.dropped == 1 or self.dropped % 100 == 0:
-            log.warning(
-                "MQTT: %d message(s) dropped so far (broker unreachable, buffer of %d full)", self.dropped, self.options.buffer
-            )
-
-    def _publish_loop(self) -> None:
+    def _publish(self, message: tuple[str, bytes, bool]) -> bool:
+        """Publish one buffered message (the worker's thread); False keeps it for after the reconnect."""
         import paho.mqtt.client as mqtt
 
-        interval = self.options.status_interval
-        next_status = time.monotonic() + interval if interval > 0 else float("inf")
-        while True:
-            with self._cond:
-                while not self._stop and not (self._buffer and self._connected.is_set()):
-                    timeout = next_status - time.monotonic()
-                    if timeout <= 0:
-                        break
-                    self._cond.wait(min(timeout, 1.0))
-                stopping = self._stop
-                batch: list[tuple[str, bytes, bool]] = []
-                if self._connected.is_set():
-                    batch = list(self._buffer)
-                    self._buffer.clear()
-            for i, (topic, data, retain) in enumerate(batch):
-                info = self._client.publish(topic, data, qos=self.options.qos, retain=retain)
-                if info.rc == mqtt.MQTT_ERR_NO_CONN:
-                    # The connection dropped under us: put the rest back in front, in order.
-                    with self._cond:
-                        self._buffer.extendleft(reversed(batch[i:]))
-                        while len(self._buffer) > self.options.buffer:
-                            self._buffer.popleft()
-                            self._count_drop()
-                    break
-                if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
-                    self._count_drop()
-                else:
-                    self.published += 1
-            if time.monotonic() >= next_status:
-                next_status = time.monotonic() + interval
-                if self._connected.is_set():
-                    self._client.publish(
-                        self.options.status_topic, self._json(self._status("online")), qos=self.options.qos, retain=True
-                    )
-            if stopping:
-                return
+        client = self._client
+        if client is None:  # being shut down
+            return False
+        topic, data, retain = message
+        info = client.publish(topic, data, qos=self.options.qos, retain=retain)
+        if info.rc == mqtt.MQTT_ERR_QUEUE_SIZE:
+            self._worker.count_drop()
+            return True
+        if info.rc == mqtt.MQTT_ERR_NO_CONN and self.options.qos == 0:
+            return False  # the connection dropped under us and paho kept nothing: back to the front of the buffer
+        # Sent, or (QoS 1/2 with the connection just lost) kept by paho, which sends it after the reconnect:
+        # queueing it again here would deliver it twice.
+        self.published += 1
+        while self._unacked and self._unacked[0].is_published():
+            self._unacked.popleft()
+        if len(self._unacked) < self.options.buffer:  # bounded; paho's own queue is bounded the same way
+            self._unacked.append(info)
+        return True
+
+    def _publish_status(self) -> None:
+        """The periodic "online" status with fps and counters (the worker's thread, every status_interval s)."""
+        if self._connected.is_set() and self._client is not None:
+            self._client.publish(self.options.status_topic, self._json(self._status("online")), qos=self.options.qos, retain=True)
 
     # --- payloads ---------------------------------------------------------------------------------
     @staticmethod
@@ -476,8 +519,6 @@ class MqttSink:
     def _discovery(self) -> dict[str, Any]:
         """Home Assistant MQTT discovery for a sensor whose state is the current label."""
         o = self.options
-        from .. import __version__
-
         return {
             "name": "Label",
             "unique_id": f"edge_classifier_{o.camera_id}_label",

@@ -29,6 +29,7 @@ class OverlaySink:
         title: the window title.
 
     Attributes:
+        name: how messages refer to this output (``preview window``).
         stop_requested: set when the user pressed q or Esc, or closed the window.
 
     Raises (from ``start``):
@@ -39,6 +40,7 @@ class OverlaySink:
 
     def __init__(self, title: str = "edge-classifier") -> None:
         self.title = title
+        self.name = "preview window"
         self.stop_requested = False
         self._open = False
         self._meter = FpsMeter()

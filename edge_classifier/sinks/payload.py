@@ -23,6 +23,7 @@ import datetime as _dt
 from pathlib import Path
 from typing import Any
 
+from ..redact import redact_url
 from ..results import Result
 
 SCHEMA_VERSION = 1
@@ -53,7 +54,7 @@ def event_payload(result: Result, camera: str) -> dict[str, Any] | None:
         "previous_label": event.previous_label,
         "previous_id": event.previous_id,
         "frame": event.frame_index,
-        "source": result.frame.source,
+        "source": redact_url(result.frame.source),  # sent to a broker or a server: never a camera's password
         "device": result.device,
         "top": [c.to_dict() for c in ranked],
     }

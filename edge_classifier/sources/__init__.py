@@ -18,14 +18,16 @@ from typing import Any
 
 from ..errors import SourceError
 from ..preprocess import IMAGE_EXTENSIONS
+from ..redact import redact_url
 from .base import Source
 from .images import ImageSource, is_glob
-from .opencv import OpenCvSource, spec_kind
+from .opencv import STREAM_SCHEMES, OpenCvSource, spec_kind
 from .picamera import PiCameraSource
 
 __all__ = ["ImageSource", "OpenCvSource", "PiCameraSource", "Source", "open", "sample_clip_path"]
 
 _PICAMERA = re.compile(r"^(picamera|picam|libcamera)(\d*)$", re.IGNORECASE)
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
 
 
 def sample_clip_path() -> Path:
@@ -65,6 +67,14 @@ def open(spec: str | int | Path | Source, **kw: Any) -> Source:  # noqa: A001 - 
     kind = spec_kind(text)
     if kind != "file":
         return OpenCvSource(text, **kw)
+    scheme = _SCHEME.match(text)
+    if scheme:
+        # Not a path: Path() would fold "ftp://host/x" into "ftp:/host/x" and blame a missing file.
+        raise SourceError(
+            redact_url(text),
+            f"the URL scheme {scheme.group(1)}:// is not a video stream OpenCV can read",
+            f"use one of {', '.join(STREAM_SCHEMES)}, or download the file and pass its path",
+        )
     path = Path(text)
     if path.is_dir() or is_glob(text) or path.suffix.lower() in IMAGE_EXTENSIONS:
         return ImageSource(text)

@@ -47,8 +47,12 @@ def resolve_images(spec: str | Path) -> list[Path]:
 class ImageSource(Source):
     """Each image once, as a frame; an unreadable image is logged, counted and skipped.
 
+    Once :meth:`prefer_size` names the size the consumer needs, large JPEGs are decoded at a reduced scale that
+    still covers it (see :func:`~edge_classifier.preprocess.load_image`); ``full_frames`` keeps every pixel.
+
     Args:
         spec: an image file, a folder (searched recursively) or a glob such as ``shots/*.jpg``.
+        full_frames: always decode at full resolution (regions, recording, a web view need the whole picture).
 
     Raises (from ``open``):
         SourceError: nothing there, or no image files.
@@ -56,12 +60,19 @@ class ImageSource(Source):
 
     live = False
 
-    def __init__(self, spec: str | Path) -> None:
+    def __init__(self, spec: str | Path, *, full_frames: bool = False) -> None:
         super().__init__()
         self.spec = spec
         self.name = str(spec)
+        self.full_frames = full_frames
         self.paths: list[Path] = []
         self._next = 0
+        self._min_size: tuple[int, int] | None = None
+
+    def prefer_size(self, width: int, height: int) -> None:
+        """Decode JPEGs reduced, to no less than ``width`` x ``height`` (unless ``full_frames``)."""
+        if not self.full_frames:
+            self._min_size = (max(1, int(width)), max(1, int(height)))
 
     def open(self) -> None:
         """List the images (the order is fixed here, sorted by path)."""
@@ -75,7 +86,7 @@ class ImageSource(Source):
             path = self.paths[self._next]
             self._next += 1
             try:
-                return load_image(path)
+                return load_image(path, min_size=self._min_size)
             except ImageError as exc:
                 self.decode_errors += 1
                 log.warning("skipped an image (%d so far): %s", self.decode_errors, exc)

@@ -9,13 +9,16 @@ import sys
 import time
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import cv2
 import numpy as np
 
-from ..errors import CameraBusyError, CameraNotFoundError, CameraTimeoutError, SourceError
+from ..decode import decode_jpeg, jpeg_size, reduced_scale
+from ..errors import CameraBusyError, CameraNotFoundError, CameraTimeoutError, ImageError, SourceError
+from ..redact import redact_url
 from .base import Source
+from .v4l2 import CameraMode, choose_mode, fourcc_code, fourcc_text, list_modes
 
 log = logging.getLogger(__name__)
 
@@ -31,6 +34,15 @@ MAX_BAD_FRAMES = 50
 LIVE_FAILURES_BEFORE_RECONNECT = 5
 
 _DEFAULT_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "rtmp": 1935}
+
+#: Codec tags of JPEG-per-frame video (MJPEG webcams, HTTP cameras, MJPEG files), whose frames are decoded here.
+MJPEG_CODECS = frozenset({"MJPG", "JPEG"})
+
+#: Undecodable JPEG frames in a row, before any decoded, after which the source lets OpenCV decode the frames again.
+RAW_FAILURES_BEFORE_FALLBACK = 5
+
+# The capture class, one name to replace in tests (a Fake webcam: there is no camera on a CI machine).
+_video_capture = cv2.VideoCapture
 
 
 def spec_kind(spec: str | int) -> str:
@@ -55,18 +67,6 @@ def backoff_delays(first: float = 0.5, cap: float = 8.0) -> list[float]:
         d *= 2
     delays.append(cap)
     return delays
-
-
-def redact_url(url: str) -> str:
-    """``url`` with its password replaced by ``***``, for logs and error messages."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return url
-    if not parts.password:
-        return url
-    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def probe_stream_server(url: str, timeout: float) -> str:
@@ -125,6 +125,13 @@ class OpenCvSource(Source):
     closes or stalls is reopened with back-off (counted in ``reconnects`` and logged); a video file
     ends at its end.
 
+    Pixels at the model's speed: once :meth:`prefer_size` names the size the consumer needs, a webcam is
+    asked for its smallest real-time mode at or above it, and JPEG frames (MJPEG webcams, HTTP cameras,
+    MJPEG video files) are read as they arrive, without OpenCV's own conversion, and decoded here at the
+    largest reduced scale (1/2, 1/4, 1/8) that still covers that size. ``full_frames`` keeps the camera's
+    own mode and every pixel, for consumers that need the whole picture (regions, recording, a web view).
+    :attr:`mode` says what was chosen.
+
     Args:
         spec: a device index (``0`` or ``"0"``), a device path (``/dev/video0``), a video file,
             an ``rtsp://``/``http://`` URL, or a GStreamer pipeline ending in ``appsink``.
@@ -136,6 +143,10 @@ class OpenCvSource(Source):
             seconds (25 s by default), before the loop's own ``stall_timeout`` (30 s) cuts in.
         realtime: play a video file at its own frame rate and treat it as live (frames are dropped
             when the consumer is slow), as a camera would behave. Useful to rehearse a deployment.
+        full_frames: ignore :meth:`prefer_size`: no smaller camera mode, no reduced JPEG decoding.
+
+    Attributes:
+        mode: the capture mode in words once open, e.g. ``1280x720 MJPG 30 fps, JPEG decoded at 1/2 (640x360)``.
 
     Raises (from ``open``):
         CameraNotFoundError: no camera at that index or path.
@@ -151,6 +162,7 @@ class OpenCvSource(Source):
         read_timeout: float = 5.0,
         reconnect_timeout: float = 20.0,
         realtime: bool = False,
+        full_frames: bool = False,
     ) -> None:
         super().__init__()
         self.spec = spec
@@ -164,14 +176,29 @@ class OpenCvSource(Source):
         self.fps: float | None = None
         self._cap: cv2.VideoCapture | None = None
         self._frame_count = 0
+        self.full_frames = full_frames
+        self.mode = ""
         self._want_size: tuple[int, int] | None = None
+        self._need: tuple[int, int] | None = None  # the smallest frame the consumer needs (prefer_size)
+        self._camera_mode: CameraMode | None = None
+        self._raw_jpeg = False  # frames arrive as JPEG bytes and are decoded here
+        self._raw_allowed = True
+        self._raw_failures = 0
+        self._raw_decoded = 0
         self._t0 = 0.0
         self._played = 0
         self._pending: np.ndarray | None = None  # the frame a reconnect attempt read to prove the stream is back
 
     # --- opening ------------------------------------------------------------------------
     def prefer_size(self, width: int, height: int) -> None:
-        """Webcams are asked for a small mode (640x480 at most) when the model is small."""
+        """The consumer needs frames of at least ``width`` x ``height``: the model's input, or what its framing needs.
+
+        Unless ``full_frames``: a webcam is asked for its smallest real-time mode at or above that size (where its
+        modes cannot be listed, 640x480 for a small model, as before), and JPEG frames are decoded reduced to it.
+        """
+        if self.full_frames:
+            return
+        self._need = (max(1, int(width)), max(1, int(height)))
         if self.kind == "device":
             self._want_size = (max(width, 640), max(height, 480)) if max(width, height) <= 640 else (width, height)
 
@@ -182,18 +209,46 @@ class OpenCvSource(Source):
         ms = max(1, int((self.read_timeout if timeout is None else timeout) * 1000))
         if self.kind == "device":
             target: str | int = int(self.spec) if str(self.spec).strip().isdigit() else str(self.spec)
-            cap = cv2.VideoCapture(target)
-            if self._want_size and cap.isOpened():
-                cap.set(cv2.CAP_PROP_FRAME_WIDTH, self._want_size[0])
-                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self._want_size[1])
+            cap = _video_capture(target)
+            if cap.isOpened():
+                self._configure_device(cap)
             return cap
         if self.kind == "stream":
             # Without these FFmpeg waits forever on a silent server: a stall must end a read.
             params = [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, ms, cv2.CAP_PROP_READ_TIMEOUT_MSEC, ms]
-            return cv2.VideoCapture(str(self.spec), cv2.CAP_FFMPEG, params)
-        if self.kind == "gstreamer":
-            return cv2.VideoCapture(str(self.spec), cv2.CAP_GSTREAMER)
-        return cv2.VideoCapture(str(self.spec))
+            cap = _video_capture(str(self.spec), cv2.CAP_FFMPEG, params)
+        elif self.kind == "gstreamer":
+            return _video_capture(str(self.spec), cv2.CAP_GSTREAMER)
+        else:
+            cap = _video_capture(str(self.spec))
+        if cap.isOpened():
+            self._read_jpeg_raw(cap)
+        return cap
+
+    def _configure_device(self, cap: Any) -> None:
+        """Set the chosen mode on an opened webcam; JPEG frames are then taken as they arrive, undecoded."""
+        mode = self._camera_mode
+        if mode is None:
+            if self._want_size:
+                cap.set(cv2.CAP_PROP_FRAME_WIDTH, self._want_size[0])
+                cap.set(cv2.CAP_PROP_FRAME_HEIGHT, self._want_size[1])
+            return
+        # The format first: V4L2 drivers list sizes per format, and OpenCV applies each setting as it comes.
+        cap.set(cv2.CAP_PROP_FOURCC, fourcc_code(mode.fourcc))
+        cap.set(cv2.CAP_PROP_FRAME_WIDTH, mode.width)
+        cap.set(cv2.CAP_PROP_FRAME_HEIGHT, mode.height)
+        if mode.fps:
+            cap.set(cv2.CAP_PROP_FPS, mode.fps)
+        got = fourcc_text(int(cap.get(cv2.CAP_PROP_FOURCC) or 0))
+        # CONVERT_RGB off makes OpenCV's V4L2 backend hand over the driver's buffer: for MJPG, the JPEG itself.
+        self._raw_jpeg = self._raw_allowed and self._need is not None and got in MJPEG_CODECS and bool(cap.set(cv2.CAP_PROP_CONVERT_RGB, 0))
+
+    def _read_jpeg_raw(self, cap: Any) -> None:
+        """For MJPEG files and streams, ask FFmpeg for the undecoded packets (each one a JPEG) when frames can be smaller."""
+        codec = fourcc_text(int(cap.get(cv2.CAP_PROP_FOURCC) or 0)).upper()
+        wanted = self._raw_allowed and self._need is not None and codec in MJPEG_CODECS
+        # CAP_PROP_FORMAT = -1: FFmpeg's raw mode, the packets as the demuxer reads them.
+        self._raw_jpeg = wanted and bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
 
     def open(self) -> None:
         """Open the capture; see the class docstring for the errors."""
@@ -212,6 +267,11 @@ class OpenCvSource(Source):
                 "install the distribution's OpenCV (sudo apt install python3-opencv) in a venv with --system-site-packages, "
                 "or pass the camera index or URL instead",
             )
+        if self.kind == "device" and self._need is not None and self._camera_mode is None:
+            modes = list_modes(self._device_path())
+            self._camera_mode = choose_mode(modes, self._need)
+            log.info("camera %s offers %d modes; chose %s for frames of at least %dx%d", self.spec, len(modes), self._camera_mode, *self._need)
+        self._raw_failures = self._raw_decoded = 0
         cap = _quietly(self._make_capture)
         if not cap.isOpened():
             cap.release()
@@ -221,7 +281,22 @@ class OpenCvSource(Source):
         self.fps = fps if 0.5 < fps < 1000 else None
         self._frame_count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
         self._t0, self._played = time.monotonic(), 0
-        log.info("opened %s (%s, %s fps)", self.name, self.kind, self.fps or "unknown")
+        self.mode = self._describe_mode(cap)
+        log.info("opened %s (%s, %s)", self.name, self.kind, self.mode)
+
+    def _describe_mode(self, cap: Any) -> str:
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH) or 0), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        codec = fourcc_text(int(cap.get(cv2.CAP_PROP_FOURCC) or 0)) or "?"
+        fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        text = f"{w}x{h} {codec}" + (f" {fps:g} fps" if 0.5 < fps < 1000 else "")
+        if self.kind == "device":
+            if self._camera_mode is not None and self._need is not None:
+                text += f" (the smallest real-time mode at or above {self._need[0]}x{self._need[1]})"
+            else:
+                text += " (the camera's own mode)" if self._want_size is None else " (asked for the model's size; modes not listed)"
+        if self._raw_jpeg:
+            text += ", JPEG decoded here"
+        return text
 
     def _open_error(self) -> SourceError:
         if self.kind == "device":
@@ -276,10 +351,19 @@ class OpenCvSource(Source):
             if ok and bgr is not None and bgr.size:
                 if bad and self.kind != "file":
                     self._skipped(bad)  # failures followed by a frame: undecodable frames, the stream went on
+                    bad = 0
+                rgb = self._to_rgb(bgr)
+                if rgb is None:  # a JPEG frame that does not decode: skipped, counted; the stream goes on
+                    self._skipped(1)
+                    if self.kind == "file":
+                        bad += 1
+                        if bad >= MAX_BAD_FRAMES:
+                            log.warning("%s: %d undecodable frames in a row: treating the file as ended", self.name, bad)
+                            return None
+                    continue
                 if self.realtime:
                     self._pace()
-                # The one colour conversion of the pipeline: OpenCV decodes to BGR, models want RGB.
-                return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB) if bgr.ndim == 3 else cv2.cvtColor(bgr, cv2.COLOR_GRAY2RGB)
+                return rgb
             if self.kind == "file":
                 if self._at_end():
                     return None
@@ -298,6 +382,40 @@ class OpenCvSource(Source):
             self._reconnect()
             bad = 0
         return None
+
+    def _to_rgb(self, data: np.ndarray) -> np.ndarray | None:
+        """A read frame as RGB: JPEG bytes decoded (reduced) here, or OpenCV's BGR converted; None if undecodable."""
+        if not (self._raw_jpeg and (data.ndim == 1 or (data.ndim == 2 and 1 in data.shape))):
+            # The one colour conversion of the pipeline: OpenCV decodes to BGR, models want RGB.
+            return cv2.cvtColor(data, cv2.COLOR_BGR2RGB) if data.ndim == 3 else cv2.cvtColor(data, cv2.COLOR_GRAY2RGB)
+        try:
+            rgb = decode_jpeg(data, self._need, name=f"{self.name} frame")
+        except ImageError:
+            self._raw_failures += 1
+            if not self._raw_decoded and self._raw_failures >= RAW_FAILURES_BEFORE_FALLBACK:
+                self._stop_raw_decoding()
+            return None
+        if not self._raw_decoded:
+            size = jpeg_size(data)
+            if size is not None and self._need is not None:
+                d = reduced_scale(size[0], size[1], self._need)
+                self.mode += f" at 1/{d} ({rgb.shape[1]}x{rgb.shape[0]})"
+                log.info("%s: %s", self.name, self.mode)
+        self._raw_decoded += 1
+        return rgb
+
+    def _stop_raw_decoding(self) -> None:
+        """JPEG frames this decoder cannot read (none so far has decoded): reopen the capture and let OpenCV decode."""
+        log.warning("%s: its JPEG frames do not decode here; letting OpenCV decode them (full size)", self.name)
+        self._raw_allowed = self._raw_jpeg = False
+        if self._cap is None:
+            return
+        position = self._cap.get(cv2.CAP_PROP_POS_FRAMES) if self.kind == "file" else 0
+        self._cap.release()
+        self._cap = _quietly(self._make_capture)
+        if self.kind == "file" and position:
+            self._cap.set(cv2.CAP_PROP_POS_FRAMES, position)
+        self.mode = self._describe_mode(self._cap)
 
     def _skipped(self, frames: int) -> None:
         before = self.decode_errors
@@ -356,7 +474,7 @@ class OpenCvSource(Source):
             self.name,
             f"stopped delivering frames and did not come back within {self.reconnect_timeout:g} s "
             f"({attempts} reconnect attempts; {why})",
-            "check the camera's power, cable or network and the URL; raise reconnect_timeout for streams that come back slowly",
+            "check the camera's power, cable or network and the URL; raise --reconnect-timeout (reconnect_timeout= in Python) for streams that come back slowly",
         )
 
     def close(self) -> None:

@@ -1,0 +1,438 @@
+"""Clips around events: the seconds before an event, kept compressed in memory, and the seconds after, as a video.
+
+picamera2's circular output, for any source: every captured frame (the loop's tap, in the capture thread, so at
+the camera's rate whatever the model's) is JPEG-compressed by a thread of the sink into a ring buffer holding the
+last ``pre`` seconds (+1 s of slack for the model's latency). When a label or state event comes, the sink names
+the files at once (``<folder>/<time>_<region>_<state>.mp4`` and a ``.jpg`` snapshot of the event frame) and puts
+those names on the event, so the event's JSONL record and MQTT message carry them; the clip takes the ring's frames
+from ``pre`` seconds before the event and the frames of the ``post`` seconds after it, and a second thread writes
+it as MP4 (mp4v) while the next frames are buffered.
+
+Bounds: memory is the ring (JPEG at quality 80 is about 0.1 MB per 720p frame, so about 3 MB per second of
+pre-roll at 30 fps; ``benchmarks/bench_regions.py`` measures it) plus the clips being written, and never more than
+``ring_max_mb`` for the ring. Disk: ``max_mb`` keeps the folder's clips under a limit, removing the oldest first.
+A disk that is full (or a folder that cannot be written) stops the clips with one warning; classification and the
+other sinks go on.
+
+Times are stream times (:attr:`~edge_classifier.results.Frame.stream_time`): a video file read faster than real
+time still gets ``pre`` and ``post`` seconds of its own frames.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import os
+import re
+import shutil
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..errors import ConfigError, SinkError
+from ..results import Frame, LabelEvent, Result, StateEvent
+from .worker import QueueWorker
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CLIP_NAME", "ClipSink", "FrameRing", "clip_stem"]
+
+#: Names of the files this sink writes (and the only ones its retention ever removes).
+CLIP_NAME = re.compile(r"^\d{8}-\d{6}\.\d{3}_[A-Za-z0-9_-]+\.(?:mp4|jpg)$")
+
+#: Seconds the ring keeps beyond ``pre``: the event frame may reach the sink this much after it was captured.
+RING_SLACK = 1.0
+#: Frames waiting to be compressed; a live source's frames beyond it are dropped (counted) from the ring.
+ENCODE_QUEUE = 8
+#: Finished clips waiting to be written; more are dropped with a warning (events faster than the disk).
+WRITE_QUEUE = 4
+#: Free space a clip must leave on the disk, beyond its own size.
+DISK_MARGIN = 1 << 20
+_EPS = 1e-6
+
+
+@dataclass(frozen=True)
+class _Stored:
+    """One compressed frame."""
+
+    t: float
+    index: int
+    jpeg: bytes
+
+
+class FrameRing:
+    """The last ``seconds`` of compressed frames (by stream time), never more than ``max_bytes``.
+
+    Attributes:
+        nbytes: bytes held.
+        trimmed_for_bytes: frames removed early because of ``max_bytes``.
+    """
+
+    def __init__(self, seconds: float, max_bytes: int) -> None:
+        self.seconds = seconds
+        self.max_bytes = max_bytes
+        self.nbytes = 0
+        self.trimmed_for_bytes = 0
+        self._items: deque[_Stored] = deque()
+
+    def add(self, item: _Stored) -> None:
+        """Append ``item`` and drop what is older than ``seconds`` before it, or over the byte limit."""
+        self._items.append(item)
+        self.nbytes += len(item.jpeg)
+        while self._items and (self._items[0].t < item.t - self.seconds - _EPS or self.nbytes > self.max_bytes):
+            old = self._items.popleft()
+            self.nbytes -= len(old.jpeg)
+            if old.t >= item.t - self.seconds - _EPS:
+                self.trimmed_for_bytes += 1
+                if self.trimmed_for_bytes == 1:
+                    log.warning("clips: the pre-roll buffer reached its %.0f MB limit; clips get less pre-roll", self.max_bytes / 1e6)
+
+    def since(self, t0: float) -> list[_Stored]:
+        """The frames at or after stream time ``t0``, oldest first."""
+        return [f for f in self._items if f.t >= t0 - _EPS]
+
+    @property
+    def newest(self) -> float | None:
+        """The newest frame's stream time, or None when empty."""
+        return self._items[-1].t if self._items else None
+
+    def clear(self) -> None:
+        """Forget every frame."""
+        self._items.clear()
+        self.nbytes = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[_Stored]:
+        return iter(list(self._items))
+
+
+@dataclass
+class _Clip:
+    """One event's clip: its names, its window and, once activated, its frames."""
+
+    stem: Path
+    t_event: float
+    t_end: float
+    snapshot: np.ndarray
+    box: tuple[int, int, int, int] | None
+    frames: list[_Stored] = field(default_factory=list)
+
+    @property
+    def video(self) -> Path:
+        return self.stem.with_name(self.stem.name + ".mp4")
+
+    @property
+    def image(self) -> Path:
+        return self.stem.with_name(self.stem.name + ".jpg")
+
+
+class _DiskFull(Exception):
+    """Not enough room for a clip (or the disk filled while writing one)."""
+
+
+def clip_stem(when: float, region: str, state: str) -> str:
+    """``<local time>_<region>_<state>`` (``20240501-120000.123_feeder_bird``): sorts by time, safe as a file name."""
+    ms = int((when % 1) * 1000)
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(when)) + f".{ms:03d}"
+    word = re.sub(r"[^A-Za-z0-9_-]+", "_", state.split(",")[0].strip()).strip("_") or "state"
+    return f"{stamp}_{region}_{word}"
+
+
+def clip_fps(frames: list[_Stored], default: float = 15.0) -> float:
+    """The clip's frame rate from its frames' stream times, in whole frames per second (1..120).
+
+    Whole numbers because FFmpeg's MPEG-4 encoder refuses a time base like 1000/85373.
+    """
+    if len(frames) < 2 or frames[-1].t <= frames[0].t:
+        return default
+    return float(min(120, max(1, round((len(frames) - 1) / (frames[-1].t - frames[0].t)))))
+
+
+class ClipSink:
+    """Writes a clip and a snapshot around every label or state event, from a compressed pre-roll buffer.
+
+    Use it in ``run_pipeline``'s sinks: the session gives the loop its :meth:`capture` tap and writes to it
+    before the other sinks, so their records already carry the clip's file names.
+
+    Args:
+        folder: where clips go (created if missing).
+        pre: seconds of pre-roll before the event frame (0 or more).
+        post: seconds after the event frame (0 or more).
+        max_mb: the folder's clips are kept under this many MB, the oldest removed first; None: no limit.
+        quality: JPEG quality (1..100) of the buffered frames (and so of the clip).
+        ring_max_mb: the pre-roll buffer's hard limit in MB.
+
+    Attributes:
+        written: clips written.
+        removed: clips removed to stay under ``max_mb``.
+        stopped: why clips stopped (a full disk), or None.
+
+    Raises:
+        ConfigError: a negative ``pre``/``post``, a ``max_mb`` or ``ring_max_mb`` that is not positive, a bad ``quality``.
+    """
+
+    blocking = False  # write() only queues; the sink's threads compress and write
+
+    def __init__(
+        self,
+        folder: str | Path,
+        *,
+        pre: float = 3.0,
+        post: float = 5.0,
+        max_mb: float | None = 1000.0,
+        quality: int = 80,
+        ring_max_mb: float = 64.0,
+    ) -> None:
+        for name, value in (("pre", pre), ("post", post)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 600):
+                raise ConfigError(f"clips {name}={value!r}", "is not a number of seconds from 0 to 600", f"use e.g. --{name} 3")
+        if max_mb is not None and not (isinstance(max_mb, (int, float)) and max_mb > 0 and math.isfinite(max_mb)):
+            raise ConfigError(f"clips-max-mb={max_mb!r}", "is not a positive number of MB", "use e.g. --clips-max-mb 1000")
+        if not (isinstance(ring_max_mb, (int, float)) and ring_max_mb > 0):
+            raise ConfigError(f"ring_max_mb={ring_max_mb!r}", "is not a positive number of MB", "use e.g. 64")
+        if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
+            raise ConfigError(f"clip quality={quality!r}", "is not a JPEG quality from 1 to 100", "use e.g. 80")
+        self.folder = Path(folder)
+        self.pre = float(pre)
+        self.post = float(post)
+        self.max_bytes = None if max_mb is None else int(max_mb * 1e6)
+        self.quality = quality
+        self.ring = FrameRing(self.pre + RING_SLACK, int(ring_max_mb * 1e6))
+        self.written = 0
+        self.removed = 0
+        self.stopped: str | None = None
+        self._lock = threading.Lock()
+        self._requests: list[_Clip] = []
+        self._active: list[_Clip] = []
+        self._stems: set[str] = set()
+        self._running = False
+        self._oversize_warned = False
+        self._encoder: QueueWorker[Frame] = QueueWorker(
+            "clips-encoder", self._encode, maxsize=ENCODE_QUEUE, what="frame", why_full="JPEG compression cannot keep up; the pre-roll has gaps", logger=log
+        )
+        self._writer: QueueWorker[_Clip] = QueueWorker(
+            "clips-writer", self._write, maxsize=WRITE_QUEUE, what="clip", why_full="events come faster than clips can be written", logger=log
+        )
+
+    # --- life cycle -------------------------------------------------------------------------
+    def start(self) -> None:
+        """Create the folder, apply the size limit to what is already there, start the threads.
+
+        Raises:
+            SinkError: the folder cannot be created or written.
+        """
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise SinkError(str(self.folder), f"cannot be created ({exc.strerror or exc})", "pick a writable folder for --clips") from None
+        if not os.access(self.folder, os.W_OK):
+            raise SinkError(str(self.folder), "is not writable", "pick a writable folder for --clips, or fix its permissions")
+        self._enforce_limit()
+        self._running = True
+        self._encoder.start()
+        self._writer.start()
+
+    def capture(self, frame: Frame, live: bool) -> None:
+        """The loop's tap (capture thread): queue ``frame`` for the pre-roll buffer.
+
+        A live source's frame is dropped (counted) when compression lags; a file's waits for room, so a clip of a
+        file holds every frame.
+        """
+        if not self._running or self.stopped is not None:
+            return
+        if not live:
+            while self._encoder.pending >= ENCODE_QUEUE and self._running and self.stopped is None:
+                time.sleep(0.002)
+        self._encoder.put(frame)
+
+    def write(self, result: Result) -> None:
+        """Name the files of every event on this frame, put the names on the events, and start their clips."""
+        if not self._running or self.stopped is not None:
+            return
+        if result.event is not None:
+            result.event = self._begin(result, None, result.event, result.event.label)
+        for r in result.regions:
+            if r.event is not None:
+                r.event = self._begin(result, r.box, r.event, r.event.state)
+
+    def close(self) -> None:
+        """Compress what is queued, finish open clips (with the post-roll they have), write them; safe twice."""
+        if not self._running:
+            return
+        self._running = False
+        self._encoder.close(10.0)
+        with self._lock:
+            self._activate()
+            active, self._active = self._active, []
+            for clip in active:
+                log.info("clips: %s ends with the stream, %.1f s short of its post-roll", clip.video.name, max(0.0, clip.t_end - (clip.frames[-1].t if clip.frames else clip.t_event)))
+                self._finish(clip)
+        self._writer.close(120.0)
+        self.ring.clear()
+
+    # --- inference thread ---------------------------------------------------------------------
+    def _begin(self, result: Result, box: tuple[int, int, int, int] | None, event: LabelEvent | StateEvent, state: str) -> LabelEvent | StateEvent:
+        region = event.region if isinstance(event, StateEvent) else "frame"
+        stem = clip_stem(time.time(), region, state)
+        base, n = stem, 2
+        while stem in self._stems:  # two events of one region within a millisecond (hysteresis 1)
+            stem, n = f"{base}-{n}", n + 1
+        self._stems.add(stem)
+        t = result.frame.stream_time
+        clip = _Clip(self.folder / stem, t, t + self.post, result.frame.rgb, box)
+        with self._lock:
+            self._requests.append(clip)
+        return dataclasses.replace(event, clip=str(clip.video), snapshot=str(clip.image))
+
+    # --- encoder thread -----------------------------------------------------------------------
+    def _encode(self, frame: Frame) -> bool:
+        if self.stopped is not None:
+            return True
+        try:
+            ok, buf = cv2.imencode(".jpg", cv2.cvtColor(frame.rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        except cv2.error as exc:
+            self._stop(f"a frame could not be compressed ({exc})")
+            return True
+        if not ok:
+            self._stop("a frame could not be compressed")
+            return True
+        item = _Stored(frame.stream_time, frame.index, buf.tobytes())
+        with self._lock:
+            still: list[_Clip] = []
+            for clip in self._active:
+                if item.t <= clip.t_end + _EPS:
+                    clip.frames.append(item)
+                    still.append(clip)
+                else:
+                    self._finish(clip)
+            self._active = still
+            self.ring.add(item)
+            self._activate()
+        return True
+
+    def _activate(self) -> None:
+        """Give each requested clip its pre-roll from the ring (lock held)."""
+        newest = self.ring.newest
+        for clip in self._requests:
+            clip.frames = [f for f in self.ring.since(clip.t_event - self.pre) if f.t <= clip.t_end + _EPS]
+            if newest is not None and newest > clip.t_end + _EPS:
+                self._finish(clip)  # the ring already holds its whole window
+            else:
+                self._active.append(clip)
+        self._requests = []
+
+    def _finish(self, clip: _Clip) -> None:
+        if clip.frames:
+            self._writer.put(clip)
+
+    # --- writer thread ------------------------------------------------------------------------
+    def _write(self, clip: _Clip) -> bool:
+        if self.stopped is not None:
+            return True
+        try:
+            self._write_files(clip)
+        except _DiskFull as exc:
+            self._discard(clip)
+            self._stop(f"the disk holding {self.folder} is full ({exc})")
+            return True
+        except (OSError, cv2.error) as exc:
+            self._discard(clip)
+            self._stop(f"{clip.video} could not be written ({getattr(exc, 'strerror', None) or exc})")
+            return True
+        self.written += 1
+        self._enforce_limit()
+        return True
+
+    def _write_files(self, clip: _Clip) -> None:
+        need = sum(len(f.jpeg) for f in clip.frames) + 2 * max(len(f.jpeg) for f in clip.frames)
+        free = shutil.disk_usage(self.folder).free
+        if free < need + DISK_MARGIN:
+            raise _DiskFull(f"{free / 1e6:.1f} MB free, a clip needs about {need / 1e6:.1f} MB")
+        snapshot = cv2.cvtColor(clip.snapshot, cv2.COLOR_RGB2BGR)
+        if clip.box is not None:
+            x, y, w, h = clip.box
+            cv2.rectangle(snapshot, (x, y), (x + w - 1, y + h - 1), (0, 255, 255), 2)
+        ok, buf = cv2.imencode(".jpg", snapshot, [cv2.IMWRITE_JPEG_QUALITY, 90])
+        if not ok:
+            raise OSError(f"the snapshot of {clip.video.name} could not be encoded")
+        with open(clip.image, "wb") as f:  # open/write raise ENOSPC; cv2.imwrite would only return False
+            f.write(buf.tobytes())
+        first = cv2.imdecode(np.frombuffer(clip.frames[0].jpeg, np.uint8), cv2.IMREAD_COLOR)
+        h, w = first.shape[:2]
+        part = clip.video.with_name("." + clip.video.name.replace(".mp4", ".part.mp4"))
+        writer = cv2.VideoWriter(str(part), cv2.VideoWriter.fourcc(*"mp4v"), clip_fps(clip.frames), (w, h))
+        if not writer.isOpened():
+            raise OSError("OpenCV cannot write mp4v video there (an OpenCV build without FFmpeg?)")
+        try:
+            for f in clip.frames:
+                img = cv2.imdecode(np.frombuffer(f.jpeg, np.uint8), cv2.IMREAD_COLOR)
+                if img.shape[:2] != (h, w):  # a camera that came back at another size
+                    img = cv2.resize(img, (w, h))
+                writer.write(img)
+        finally:
+            writer.release()
+        # OpenCV's writer does not report a write that failed for lack of space: check the result instead.
+        if not part.exists() or part.stat().st_size == 0 or shutil.disk_usage(self.folder).free < DISK_MARGIN // 4:
+            raise _DiskFull("the disk filled while the clip was written")
+        os.replace(part, clip.video)
+
+    def _discard(self, clip: _Clip) -> None:
+        for p in (clip.image, clip.video, clip.video.with_name("." + clip.video.name.replace(".mp4", ".part.mp4"))):
+            try:
+                p.unlink(missing_ok=True)
+            except OSError:
+                pass
+
+    def _stop(self, reason: str) -> None:
+        """Stop clips for the rest of the run: one warning; the loop and the other sinks go on."""
+        with self._lock:
+            if self.stopped is not None:
+                return
+            self.stopped = reason
+            self.ring.clear()
+            self._active, self._requests = [], []
+        log.warning("clips: %s; no more clips this run, classification goes on", reason)
+
+    # --- retention ----------------------------------------------------------------------------
+    def _enforce_limit(self) -> None:
+        """Remove the oldest clips (video and snapshot together) until the folder's clips fit in ``max_mb``."""
+        if self.max_bytes is None:
+            return
+        sizes: dict[str, int] = {}
+        try:
+            for p in self.folder.iterdir():
+                if CLIP_NAME.match(p.name) and p.is_file():
+                    sizes[p.stem] = sizes.get(p.stem, 0) + p.stat().st_size
+        except OSError as exc:
+            log.warning("clips: cannot list %s to keep it under its limit (%s)", self.folder, exc)
+            return
+        total = sum(sizes.values())
+        removed = 0
+        for stem in sorted(sizes):  # names start with the time: oldest first
+            if total <= self.max_bytes:
+                break
+            for ext in (".mp4", ".jpg"):
+                try:
+                    (self.folder / (stem + ext)).unlink(missing_ok=True)
+                except OSError as exc:
+                    log.warning("clips: cannot remove %s (%s)", stem + ext, exc)
+            total -= sizes[stem]
+            removed += 1
+            if sizes[stem] > self.max_bytes and not self._oversize_warned:
+                self._oversize_warned = True
+                log.warning(
+                    "clips: %s alone is %.1f MB, more than the %.1f MB limit, and was removed; raise --clips-max-mb or shorten --pre/--post",
+                    stem, sizes[stem] / 1e6, self.max_bytes / 1e6,
+                )  # fmt: skip
+        if removed:
+            self.removed += removed
+            log.info("clips: removed %d oldest clip(s) to keep %s under %.1f MB", removed, self.folder, self.max_bytes / 1e6)
