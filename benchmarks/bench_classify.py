@@ -103,7 +103,9 @@ def main() -> int:
         )
         rows = [(k, *v) for k, v in res.items()]
         inv = rows[0][1:]
-        rows.append(("classify(1280x720 frame), exact Lanczos", *timeit(lambda: clf.predict(frame720, resample="exact"), args.runs // 3)))
+        rows.append(
+            ("classify(1280x720 frame), exact Lanczos", *timeit(lambda: clf.predict(frame720, resample="exact"), args.runs // 3))
+        )
         labels = {photo: clf.classify(np.asarray(Image.open(CORAL / photo).convert("RGB")))[0].label for photo in (
             "cat.bmp", "parrot.jpg", "grace_hopper.bmp", "bird.bmp", "sunflower.bmp", "cat_720p.jpg")}  # fmt: skip
 
@@ -119,7 +121,9 @@ def main() -> int:
             code = (
                 f"import sys; sys.path.insert(0, {str(REPO)!r}); from benchmarks.bench_classify import bare_invoke; "
                 f"from pathlib import Path; m, p = bare_invoke(Path({str(args.model)!r}), {min(args.runs, 100)}, {module!r}); "
-                "import importlib.metadata as md; v = md.version(" + repr(name if name != "tensorflow" else "tensorflow-cpu") + "); "
+                "import importlib.metadata as md; v = md.version("
+                + repr(name if name != "tensorflow" else "tensorflow-cpu")
+                + "); "
                 "print(f'{v} {m:.2f} {p:.2f}')"
             )
             res = subprocess.run([python, "-c", code], capture_output=True, text=True, timeout=600, check=False)

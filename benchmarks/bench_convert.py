@@ -109,7 +109,9 @@ def main() -> int:
     print(f"INT8 / float median ratio: {q_med / f_med:.2f}x   size ratio: {q_size / f_size:.2f}x")
     v = report["validation"]
     print(f"\n== validation ({v['images']} images, held out: {v['held_out']})")
-    print(f"top-1 agreement {v['top1_agreement']:.1%}  top-5 overlap {v['top5_overlap']:.1%}  mean TV distance {v['mean_total_variation']:.4f}")
+    print(
+        f"top-1 agreement {v['top1_agreement']:.1%}  top-5 overlap {v['top5_overlap']:.1%}  mean TV distance {v['mean_total_variation']:.4f}"
+    )
     print(f"{'image':<22}{'float':<28}{'int8':<28}agree")
     for r in v["rows"]:
         fcol = "{} {:.2f}".format(r["float"]["label"][:20], r["float"]["score"])

@@ -195,8 +195,12 @@ def main(argv: list[str] | None = None) -> int:
             "1280x720": write_video(d / "v720.mp4", CORAL / "cat_720p.jpg", (1280, 720), args.rounds * args.chunk + 30),
             "640x480": write_video(d / "v480.mp4", CORAL / "cat_720p.jpg", (640, 480), args.rounds * args.chunk + 30),
         }
-        print(f"model {args.model.name}; {args.rounds} interleaved rounds of {args.chunk} loop frames / {args.chunk} bare invokes (medians)\n")
-        print(f"{'video':<19} {'bare invoke ms':>15} {'model-bound fps':>16} {'loop fps':>9} {'ratio':>6}   loop stage medians (ms)")
+        print(
+            f"model {args.model.name}; {args.rounds} interleaved rounds of {args.chunk} loop frames / {args.chunk} bare invokes (medians)\n"
+        )
+        print(
+            f"{'video':<19} {'bare invoke ms':>15} {'model-bound fps':>16} {'loop fps':>9} {'ratio':>6}   loop stage medians (ms)"
+        )
         videos["1280x720 in memory"] = DecodedFrames(videos["1280x720"], args.rounds * args.chunk + 30)
         for name, video in videos.items():
             fps, bound, ratio, stages = loop_vs_bare(args.model, video, args.rounds, args.chunk)
@@ -214,7 +218,16 @@ def main(argv: list[str] | None = None) -> int:
         with Classifier(args.model) as clf:
             threads = clf.runtime_info.num_threads
         progress = d / "bare.progress"
-        bare_cmd = [sys.executable, "-c", BARE_SCRIPT, str(args.model), str(long_video), str(args.frames), str(threads), str(progress)]
+        bare_cmd = [
+            sys.executable,
+            "-c",
+            BARE_SCRIPT,
+            str(args.model),
+            str(long_video),
+            str(args.frames),
+            str(threads),
+            str(progress),
+        ]
         bare_peak, _ = sample_rss(bare_cmd, progress)
         after_1k = [rss for n, rss in run_samples if n >= 1000]
         at_1k = after_1k[0] if after_1k else float("nan")

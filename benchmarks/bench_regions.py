@@ -35,10 +35,21 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 CORAL = REPO.parent / "shared" / "testdata" / "coral"
-EXPECTED = {"cat.bmp": "Egyptian cat", "parrot.jpg": "macaw", "grace_hopper.bmp": "military uniform", "bird.bmp": "chickadee", "sunflower.bmp": "daisy"}
+EXPECTED = {
+    "cat.bmp": "Egyptian cat",
+    "parrot.jpg": "macaw",
+    "grace_hopper.bmp": "military uniform",
+    "bird.bmp": "chickadee",
+    "sunflower.bmp": "daisy",
+}
 PERCH = (800, 80, 360, 360)  # where the bird lands in the 720p scene
 DOOR = (80, 200, 400, 480)  # a second region that stays still
-FRAMINGS = {"stretch": ("stretch", 1.0), "center_crop": ("center_crop", 1.0), "model (center_crop 0.875)": ("center_crop", 0.875), "letterbox": ("letterbox", 1.0)}
+FRAMINGS = {
+    "stretch": ("stretch", 1.0),
+    "center_crop": ("center_crop", 1.0),
+    "model (center_crop 0.875)": ("center_crop", 0.875),
+    "letterbox": ("letterbox", 1.0),
+}
 
 
 # --- 1. framing -------------------------------------------------------------------------------
@@ -75,12 +86,19 @@ def _boxes(h: int, w: int) -> list[tuple[int, int, int, int]]:
 
 
 # --- scenes -------------------------------------------------------------------------------------
+def _rgb(path: Path) -> np.ndarray:
+    bgr = cv2.imread(str(path))
+    if bgr is None:
+        raise SystemExit(f"cannot read {path}")
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
 def scene_frame(bird: bool, noise: np.ndarray) -> np.ndarray:
     """A 720p RGB frame: the cat photo, the parrot on the perch when ``bird``, camera-like noise."""
-    base = cv2.cvtColor(cv2.imread(str(CORAL / "cat_720p.jpg")), cv2.COLOR_BGR2RGB)
+    base = _rgb(CORAL / "cat_720p.jpg")
     if bird:
         x, y, w, h = PERCH
-        parrot = cv2.cvtColor(cv2.imread(str(CORAL / "parrot.jpg")), cv2.COLOR_BGR2RGB)
+        parrot = _rgb(CORAL / "parrot.jpg")
         base[y : y + h, x : x + w] = cv2.resize(parrot, (w, h), interpolation=cv2.INTER_AREA)
     return np.clip(base.astype(np.int16) + noise, 0, 255).astype(np.uint8)
 
@@ -93,7 +111,10 @@ def noises(n: int = 6, sigma: float = 3.0) -> list[np.ndarray]:
 def write_static_clip(path: Path, seconds: int = 20, bird_from: int = 10, bird_for: int = 4) -> Path:
     """A mostly static 720p mp4v clip at 30 fps: the bird sits on the perch from ``bird_from`` s for ``bird_for`` s."""
     ns = noises()
-    frames = {False: [cv2.cvtColor(scene_frame(False, n), cv2.COLOR_RGB2BGR) for n in ns], True: [cv2.cvtColor(scene_frame(True, n), cv2.COLOR_RGB2BGR) for n in ns]}
+    frames = {
+        False: [cv2.cvtColor(scene_frame(False, n), cv2.COLOR_RGB2BGR) for n in ns],
+        True: [cv2.cvtColor(scene_frame(True, n), cv2.COLOR_RGB2BGR) for n in ns],
+    }
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 30.0, (1280, 720))
     for i in range(seconds * 30):
         writer.write(frames[bird_from * 30 <= i < (bird_from + bird_for) * 30][i % len(ns)])
@@ -101,8 +122,13 @@ def write_static_clip(path: Path, seconds: int = 20, bird_from: int = 10, bird_f
     return path
 
 
-def replay_source(frames: list[np.ndarray], count: int, fps: float | None = None, bird: list[bool] | None = None) -> Any:
-    """A Source replaying frames from memory (a camera that costs no decoding); with ``fps``, timed as a file."""
+def replay_source(
+    frames: list[np.ndarray], count: int, fps: float | None = None, bird: list[bool] | None = None, progress: Path | None = None
+) -> Any:
+    """A Source replaying frames from memory (a camera that costs no decoding); with ``fps``, timed as a file.
+
+    With ``progress``, the number of frames read so far is written there every 100 frames.
+    """
     from edge_classifier.sources.base import Source
 
     class _Replay(Source):
@@ -117,6 +143,8 @@ def replay_source(frames: list[np.ndarray], count: int, fps: float | None = None
             if self._i >= count:
                 return None
             self._i += 1
+            if progress is not None and self._i % 100 == 0:
+                progress.write_text(str(self._i))
             if bird is not None:
                 return frames[(self._i - 1) % (len(frames) // 2) + (len(frames) // 2 if bird[self._i - 1] else 0)]
             return frames[(self._i - 1) % len(frames)]
@@ -137,7 +165,8 @@ def fps_table(model: Path, rounds: int, chunk: int) -> None:
     from edge_classifier.regions import Region
 
     print("\n2. loop FPS with regions, 1280x720 frames replayed from memory; model-bound = 1 / (invokes x median bare invoke)")
-    print(f"{'regions':<14} {'invokes/frame':>13} {'model-bound fps':>16} {'loop fps':>9} {'ratio':>6}")
+    print("   ratio: loop FPS / model-bound FPS per interleaved round; invoke share: the loop's time spent in its own invokes")
+    print(f"{'regions':<14} {'invokes/frame':>13} {'model-bound fps':>16} {'loop fps':>9} {'ratio':>6} {'invoke share':>13}")
     frames = [scene_frame(i % 2 == 0, n) for i, n in enumerate(noises(4))]
     with Classifier(model) as clf:
         it = Interpreter(model_path=str(model), num_threads=clf.runtime_info.num_threads)
@@ -152,21 +181,26 @@ def fps_table(model: Path, rounds: int, chunk: int) -> None:
             results = stream(clf, replay_source(frames, rounds * chunk + 10), LoopOptions(regions=regions))
             for _ in range(5):
                 next(results)
-            loop_fps, bound_fps = [], []
+            loop_fps, bound_fps, ratios, shares = [], [], [], []
             for _ in range(rounds):
                 t0 = time.perf_counter()
+                inference = 0.0
                 for _ in range(chunk):
-                    next(results)
-                loop_fps.append(chunk / (time.perf_counter() - t0))
+                    inference += next(results).timings.get("inference", 0.0)
+                wall = time.perf_counter() - t0
+                loop_fps.append(chunk / wall)
+                shares.append(inference / wall)  # the same frames' own invokes: immune to load drifting between rounds
                 times = []
                 for _ in range(chunk * invokes):
                     t = time.perf_counter()
                     it.invoke()
                     times.append(time.perf_counter() - t)
                 bound_fps.append(1.0 / (invokes * statistics.median(times)))
+                ratios.append(loop_fps[-1] / bound_fps[-1])  # per round: both saw the same machine load
             results.close()  # type: ignore[attr-defined]
             lf, bf = statistics.median(loop_fps), statistics.median(bound_fps)
-            print(f"{n or 'whole frame':<14} {invokes:>13} {bf:16.1f} {lf:9.1f} {lf / bf:6.2f}")
+            row = f"{n or 'whole frame':<14} {invokes:>13} {bf:16.1f} {lf:9.1f} {statistics.median(ratios):6.2f}"
+            print(f"{row} {statistics.median(shares):13.2f}")
 
 
 # --- 3. CPU per minute with triggers ------------------------------------------------------------------
@@ -181,7 +215,9 @@ def cpu_table(model: Path, clip: Path, seconds: int) -> None:
     from edge_classifier.regions import Region
     from edge_classifier.sources import open as open_source
 
-    print(f"\n3. CPU seconds per minute of a mostly static 720p clip ({seconds} s at 30 fps, a bird on the perch for 4 s), 2 regions")
+    print(
+        f"\n3. CPU seconds per minute of a mostly static 720p clip ({seconds} s at 30 fps, a bird on the perch for 4 s), 2 regions"
+    )
     print(f"{'mode':<22} {'CPU s / min of video':>21} {'invokes':>8} {'frames classified':>18}   events (perch)")
     regions = (Region("perch", PERCH, states={"bird": ["bird"]}), Region("door", DOOR))
     t0 = cpu_seconds()
@@ -191,13 +227,22 @@ def cpu_table(model: Path, clip: Path, seconds: int) -> None:
     src.close()
     print(f"{'decode only':<22} {(cpu_seconds() - t0) * 60 / seconds:21.1f} {0:>8} {0:>18}   ({n} frames)")
     with Classifier(model) as clf:
-        for name, opts in (("every frame", LoopOptions(regions=regions)), ("every=2", LoopOptions(regions=regions, every=2.0)), ("motion", LoopOptions(regions=regions, motion=True))):
+        for name, opts in (
+            ("every frame", LoopOptions(regions=regions)),
+            ("every=2", LoopOptions(regions=regions, every=2.0)),
+            ("motion", LoopOptions(regions=regions, motion=True)),
+        ):
             t0 = cpu_seconds()
             loop = FrameLoop(clf, clip, opts)
             results = list(loop)
             cpu = cpu_seconds() - t0
             invokes = sum(r.classified for res in results for r in res.regions)
-            events = [(e.frame_index, getattr(e, "state", "")) for res in results for e in res.events if getattr(e, "region", "") == "perch"]
+            events = [
+                (e.frame_index, getattr(e, "state", ""))
+                for res in results
+                for e in res.events
+                if getattr(e, "region", "") == "perch"
+            ]
             print(f"{name:<22} {cpu * 60 / seconds:21.1f} {invokes:>8} {len(results):>18}   {events}")
 
 
@@ -212,8 +257,8 @@ def child(args: argparse.Namespace) -> int:
 
     ns = noises()
     frames = [scene_frame(False, n) for n in ns] + [scene_frame(True, n) for n in ns]
-    bird = [(i // 1500) % 2 == 1 for i in range(args.frames)]  # the bird comes and goes every 50 s
-    sinks: list[Any] = [JsonlSink(args.progress)]
+    bird = [(i // args.toggle) % 2 == 1 for i in range(args.frames)]  # the bird comes and goes (every 50 s)
+    sinks: list[Any] = [JsonlSink(args.progress.with_suffix(".jsonl"))]
     facts: dict[str, Any] = {"ring_peak_mb": 0.0}
     clips = None
     if args.child == "clips":
@@ -230,26 +275,29 @@ def child(args: argparse.Namespace) -> int:
     with Classifier(args.model) as clf:
         # every=1: the memory under test is the clips', not the model's; the perch is classified once a second.
         opts = LoopOptions(regions=(Region("perch", PERCH),), every=1.0)
-        # The JSONL progress needs a line per frame: an every=1 run writes one per classified frame, so count those.
-        stats = run_pipeline(clf, replay_source(frames, args.frames, fps=30.0, bird=bird), sinks, opts, stats_file=io.StringIO(), handle_signals=False)
+        source = replay_source(frames, args.frames, fps=30.0, bird=bird, progress=args.progress)
+        stats = run_pipeline(clf, source, sinks, opts, stats_file=io.StringIO(), handle_signals=False)
     facts.update(frames=stats.frames, written=clips.written if clips else 0)
     print(json.dumps(facts))
     return 0
 
 
-def sample_rss(cmd: list[str]) -> tuple[float, list[tuple[float, float]], str]:
-    """Run ``cmd``; peak RSS (MiB), (seconds since start, RSS MiB) samples every 0.25 s, and its stdout."""
+def sample_rss(cmd: list[str], progress: Path) -> tuple[float, list[tuple[int, float]], str]:
+    """Run ``cmd``; peak RSS (MiB), (frames read, RSS MiB) samples every 0.25 s, and its stdout."""
     import psutil
 
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     ps = psutil.Process(proc.pid)
-    samples: list[tuple[float, float]] = []
-    t0 = time.monotonic()
+    samples: list[tuple[int, float]] = []
     while proc.poll() is None:
         try:
-            samples.append((time.monotonic() - t0, ps.memory_info().rss / 2**20))
+            rss = ps.memory_info().rss / 2**20
+            done = int(progress.read_text() or 0) if progress.exists() else 0
         except psutil.NoSuchProcess:
             break
+        except ValueError:  # caught mid-write
+            continue
+        samples.append((done, rss))
         time.sleep(0.25)
     out, err = proc.communicate()
     if proc.returncode != 0:
@@ -259,16 +307,19 @@ def sample_rss(cmd: list[str]) -> tuple[float, list[tuple[float, float]], str]:
 
 def memory_table(model: Path, frames: int, tmp: Path) -> None:
     print(f"\n4. peak RSS over {frames} frames of 1280x720 at 30 fps (perch region, every=1; the bird comes and goes every 50 s)")
-    print(f"{'run':<26} {'peak RSS MiB':>12} {'RSS at 10% MiB':>15} {'max after MiB':>14} {'growth MiB':>11}   facts")
+    print(f"{'run':<26} {'peak RSS MiB':>12} {'at frame 1,000':>15} {'max after MiB':>14} {'growth MiB':>11}   facts")
     for mode in ("none", "clips"):
+        progress = tmp / f"{mode}.progress"
         cmd = [sys.executable, __file__, "--child", mode, "--model", str(model), "--frames", str(frames),
-               "--progress", str(tmp / f"{mode}.jsonl"), "--clips-dir", str(tmp / f"clips-{mode}")]  # fmt: skip
-        peak, samples, out = sample_rss(cmd)
-        end = samples[-1][0]
-        after = [rss for t, rss in samples if t >= end * 0.1]
+               "--progress", str(progress), "--clips-dir", str(tmp / f"clips-{mode}")]  # fmt: skip
+        peak, samples, out = sample_rss(cmd, progress)
+        after = [rss for n, rss in samples if n >= min(1000, frames // 10)] or [float("nan")]
         facts = json.loads(out.strip().splitlines()[-1])
         label = "no clips (baseline)" if mode == "none" else "clips pre=5 post=5"
         print(f"{label:<26} {peak:12.1f} {after[0]:15.1f} {max(after):14.1f} {max(after) - after[0]:+11.1f}   {facts}")
+        marks = [frames * k // 5 for k in range(1, 6)]
+        at = [max((rss for n, rss in samples if m - frames // 10 < n <= m), default=float("nan")) for m in marks]
+        print(f"{'':<26} highest RSS by frame " + ", ".join(f"{m}: {v:.0f}" for m, v in zip(marks, at, strict=True)) + " MiB")
         if mode == "clips" and "jpeg_kb" in facts:
             per_s = facts["jpeg_kb"] * 30 / 1e3
             print(f"pre-roll buffer: {facts['jpeg_kb']:.0f} kB per 720p frame (JPEG q80) = {per_s:.1f} MB per second of pre-roll at 30 fps;"
@@ -286,6 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--child", choices=("none", "clips"), help=argparse.SUPPRESS)
     ap.add_argument("--progress", type=Path, help=argparse.SUPPRESS)
     ap.add_argument("--clips-dir", type=Path, help=argparse.SUPPRESS)
+    ap.add_argument("--toggle", type=int, default=1500, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.child:
         return child(args)

@@ -4,8 +4,9 @@ Two measurements, each beside a baseline taken in the same run:
 
 1. Loop FPS over a 640x480 clip read as fast as the model goes (not real time), with the web view off (the
    baseline), on with 0 viewers, with 1 viewer and with 5 viewers of /stream.mjpg. The viewers run in a process
-   of their own, as a phone's browser would, and read every frame the server sends. Configurations are interleaved
-   over several rounds; the median FPS of each is compared with the baseline's. Goal: >= 0.95 with one viewer.
+   of their own, as a phone's browser would, and read every frame the server sends. Configurations run in a
+   shuffled order over several rounds; each run's FPS is divided by the same round's baseline, and the median of
+   those ratios is reported. Goal: >= 0.95 with one viewer.
 2. Time from a label change in the loop (the moment the sink sees the new top label) to the change arriving as a
    server-sent event (a Python client), and to the page's label text changing in headless Chromium (Debian's
    ``chromium`` driven by Playwright), over a real-time clip alternating cat and parrot. Printed beside the
@@ -23,6 +24,7 @@ import argparse
 import http.client
 import io
 import json
+import random
 import shutil
 import socket
 import statistics
@@ -84,31 +86,44 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def loop_fps(clf: Classifier, clip: Path, viewers: int | None) -> tuple[float, float]:
-    """(loop FPS after the warm-up, stream frames each viewer got per second) for one configuration.
+def loop_fps(clf: Classifier, clip: Path, viewers: int | None) -> tuple[float, float, float]:
+    """(loop FPS, the process's CPU ms per frame, stream frames each viewer got per second) for one configuration.
 
+    FPS and CPU are taken after the warm-up frames. CPU time counts every thread of this process (capture,
+    inference, the web view's), so it shows the web view's cost even when other programs make the FPS noisy.
     ``viewers`` None runs without the web view at all.
     """
     times: list[float] = []
-    sinks: list[Any] = [CallbackSink(lambda r: times.append(time.perf_counter()))]
+    cpu: list[float] = []
+
+    def note(result: Any) -> None:
+        times.append(time.perf_counter())
+        cpu.append(time.process_time())
+
+    sinks: list[Any] = [CallbackSink(note)]
     proc = None
     if viewers is not None:
         port = free_port()
         sinks.insert(0, WebSink(WebOptions(port=port), environ={}))
         if viewers:
-            proc = subprocess.Popen([sys.executable, "-c", VIEWERS_SCRIPT, str(port), str(viewers)], stdout=subprocess.PIPE, text=True)
-            time.sleep(0.3)  # the viewers' interpreter starts before the loop does; they connect as soon as it listens
+            proc = subprocess.Popen(
+                [sys.executable, "-c", VIEWERS_SCRIPT, str(port), str(viewers)], stdout=subprocess.PIPE, text=True
+            )
+    # The same pause before every configuration: the viewers' interpreter starts (they connect as soon as the
+    # server listens), and whatever the previous run left behind settles, for the baseline as for the others.
+    time.sleep(0.5)
     # Full frames in every configuration, as a run with a web view reads them: the difference is the web view alone.
     options = LoopOptions(source_options={"full_frames": True})
     run_pipeline(clf, str(clip), sinks, options, stats_interval=0, stats_file=io.StringIO(), handle_signals=False)
     span = times[-1] - times[WARMUP_FRAMES]
     fps = (len(times) - 1 - WARMUP_FRAMES) / span
+    cpu_ms = (cpu[-1] - cpu[WARMUP_FRAMES]) * 1000 / (len(cpu) - 1 - WARMUP_FRAMES)
     stream_fps = 0.0
     if proc is not None:
         out, _ = proc.communicate(timeout=30)
         counts = [int(c) for c in out.split()]
         stream_fps = statistics.mean(counts) / (times[-1] - times[0])
-    return fps, stream_fps
+    return fps, cpu_ms, stream_fps
 
 
 def encode_cost(clf: Classifier, clip: Path, max_fps: float = 10.0) -> str:
@@ -137,25 +152,42 @@ def encode_cost(clf: Classifier, clip: Path, max_fps: float = 10.0) -> str:
 
 
 def part1(clf: Classifier, tmp: Path, frames: int, rounds: int) -> None:
-    clip = write_clip(tmp / "fast.avi", [(CORAL / "cat.bmp", frames // 2), (CORAL / "parrot.jpg", frames - frames // 2)], size=(640, 480))
-    configs: list[tuple[str, int | None]] = [("no web view (baseline)", None), ("web view, 0 viewers", 0), ("web view, 1 viewer", 1), ("web view, 5 viewers", 5)]
+    clip = write_clip(
+        tmp / "fast.avi", [(CORAL / "cat.bmp", frames // 2), (CORAL / "parrot.jpg", frames - frames // 2)], size=(640, 480)
+    )
+    configs: list[tuple[str, int | None]] = [
+        ("no web view (baseline)", None),
+        ("web view, 0 viewers", 0),
+        ("web view, 1 viewer", 1),
+        ("web view, 5 viewers", 5),
+    ]
     fps: dict[str, list[float]] = {name: [] for name, _ in configs}
     stream: dict[str, list[float]] = {name: [] for name, _ in configs}
+    cpu: dict[str, list[float]] = {name: [] for name, _ in configs}
     loop_fps(clf, clip, None)  # warm caches and the interpreter once, unmeasured
+    order = random.Random(14)  # a fixed seed: the same shuffled order on every run of the benchmark
     for r in range(rounds):
-        for name, viewers in configs:
-            f, s = loop_fps(clf, clip, viewers)
+        for name, viewers in order.sample(configs, len(configs)):  # no configuration always runs first
+            f, c, s = loop_fps(clf, clip, viewers)
             fps[name].append(f)
+            cpu[name].append(c)
             stream[name].append(s)
         print(f"[bench_web] round {r + 1}/{rounds}: " + ", ".join(f"{fps[n][-1]:.1f}" for n, _ in configs), file=sys.stderr)
     base_name = configs[0][0]
-    print(f"\n1. Loop FPS, {frames} frames of 640x480 per run, median of {rounds} interleaved rounds (goal: >= 0.95 with 1 viewer)")
+    print(
+        f"\n1. Loop FPS, {frames} frames of 640x480 per run, median of {rounds} interleaved rounds (goal: >= 0.95 with 1 viewer)"
+    )
     print("   (ratio: median over the rounds of FPS / the same round's baseline FPS, so drifting machine load cancels out)")
-    print(f"   {'configuration':<26} {'loop fps':>9} {'ratio':>7} {'stream fps/viewer':>18}")
+    print("   (CPU: all of this process's threads per loop frame; its ratio is baseline / configuration, so below 1 costs)")
+    print(f"   {'configuration':<26} {'loop fps':>9} {'ratio':>7} {'CPU ms/frame':>13} {'ratio':>7} {'stream fps/viewer':>18}")
     for name, _ in configs:
         ratio = statistics.median(f / b for f, b in zip(fps[name], fps[base_name], strict=True))
+        cpu_ratio = statistics.median(b / c for c, b in zip(cpu[name], cpu[base_name], strict=True))
         s = statistics.median(stream[name])
-        print(f"   {name:<26} {statistics.median(fps[name]):9.1f} {ratio:7.3f} {s if s else float('nan'):18.1f}")
+        print(
+            f"   {name:<26} {statistics.median(fps[name]):9.1f} {ratio:7.3f} {statistics.median(cpu[name]):13.2f} {cpu_ratio:7.3f}"
+            f" {s if s else float('nan'):18.1f}"
+        )
     print(f"   one encode serves every viewer; {encode_cost(clf, clip)}")
 
 

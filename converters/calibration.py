@@ -37,7 +37,9 @@ def find_images(folder: str | Path, role: str = "calibration") -> list[Path]:
     root = Path(folder)
     flag = "--calib" if role == "calibration" else "--val"
     if not root.exists():
-        raise CalibrationError(str(root), f"the {role} folder does not exist", f"give {flag} a folder of photos like those the model will see")
+        raise CalibrationError(
+            str(root), f"the {role} folder does not exist", f"give {flag} a folder of photos like those the model will see"
+        )
     if not root.is_dir():
         raise CalibrationError(str(root), f"the {role} path is not a folder", f"give {flag} a folder (searched recursively)")
     images = list_images(root, recursive=True)

@@ -107,7 +107,9 @@ def add_convert_arguments(p: argparse.ArgumentParser) -> None:
 
     p.add_argument(
         "model",
-        help="efficientnet-lite0|1|2, a Keras application (" + ", ".join(KERAS_APPS) + "), a .keras/.h5 file or a SavedModel directory",
+        help="efficientnet-lite0|1|2, a Keras application ("
+        + ", ".join(KERAS_APPS)
+        + "), a .keras/.h5 file or a SavedModel directory",
     )
     opt = {o.name: o for o in _CONVERT_OPTIONS}
     p.add_argument("--calib", required=True, type=Path, help="folder of calibration photos (searched recursively)")
@@ -117,7 +119,9 @@ def add_convert_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-size", type=_size, help="HxW when the model does not fix it, e.g. 224x224")
     add_options(p, (opt["mean"], opt["std"]))
     p.add_argument("--labels", help="labels file, one per line (ImageNet labels are built in for 1000/1001 outputs)")
-    p.add_argument("--resize", choices=("stretch", "center_crop", "letterbox"), help="how frames are fitted (embedded in the spec)")
+    p.add_argument(
+        "--resize", choices=("stretch", "center_crop", "letterbox"), help="how frames are fitted (embedded in the spec)"
+    )
     add_options(p, (opt["crop-fraction"],))
     p.add_argument("--name", help="output name (default: from the model)")
     p.add_argument("--io", choices=("uint8", "int8"), default="uint8", help="input/output tensor type (default uint8)")
@@ -130,7 +134,9 @@ def add_convert_arguments(p: argparse.ArgumentParser) -> None:
         help="fill --num-calib with seeded random crops/flips (default: when the folder has fewer photos than --num-calib)",
     )
     add_options(p, (opt["seed"], opt["max-val"]))
-    p.add_argument("--min-agreement", type=_fraction, help="fail when INT8 top-1 agreement with float is below this (0.95 or 95%%)")
+    p.add_argument(
+        "--min-agreement", type=_fraction, help="fail when INT8 top-1 agreement with float is below this (0.95 or 95%%)"
+    )
     p.add_argument("--edgetpu", action="store_true", help="also analyze and compile for the Edge TPU (needs edgetpu_compiler)")
     p.add_argument("--compiler", help="path of edgetpu_compiler for --edgetpu (default: found on PATH; implies --edgetpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")

@@ -121,7 +121,9 @@ def check_output_folder(path: str | Path, option: str) -> Path:
         if exists:
             if not candidate.is_dir():
                 what = "is a file" if candidate == p else f"lies under {candidate}, which is a file"
-                raise ConfigError(f"{option} {p}", f"{what}, not a folder", f"give {option} a folder (created when missing), e.g. {option} out/")
+                raise ConfigError(
+                    f"{option} {p}", f"{what}, not a folder", f"give {option} a folder (created when missing), e.g. {option} out/"
+                )
             break
     return p
 

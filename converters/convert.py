@@ -72,12 +72,21 @@ def convert(opts: ConvertOptions) -> dict[str, Any]:
     try:
         opts.out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConversionError(str(opts.out_dir), f"the output folder cannot be created ({exc.strerror})", "give -o a writable folder") from exc
+        raise ConversionError(
+            str(opts.out_dir), f"the output folder cannot be created ({exc.strerror})", "give -o a writable folder"
+        ) from exc
 
     src = load_source(
         opts.model,
         SourceOptions(
-            weights=opts.weights, input_size=opts.input_size, mean=opts.mean, std=opts.std, labels=opts.labels, resize=opts.resize, crop_fraction=opts.crop_fraction, name=opts.name
+            weights=opts.weights,
+            input_size=opts.input_size,
+            mean=opts.mean,
+            std=opts.std,
+            labels=opts.labels,
+            resize=opts.resize,
+            crop_fraction=opts.crop_fraction,
+            name=opts.name,
         ),
     )
     times["load"] = time.perf_counter() - t0
@@ -91,7 +100,9 @@ def convert(opts: ConvertOptions) -> dict[str, Any]:
     val_images = val_images[: opts.max_val]
 
     t = time.perf_counter()
-    samples = build_samples(calib_images, src.spec, opts.num_calib, augment_small=opts.augment, seed=opts.seed, progress=opts.progress)
+    samples = build_samples(
+        calib_images, src.spec, opts.num_calib, augment_small=opts.augment, seed=opts.seed, progress=opts.progress
+    )
     times["calibration_images"] = time.perf_counter() - t
     for warning in samples.warnings:
         log.warning("calibration: %s", warning)
@@ -146,7 +157,12 @@ def convert(opts: ConvertOptions) -> dict[str, Any]:
             "sha256": hashlib.sha256(final).hexdigest(),
         },
         "float": {"parameters": int(src.model.count_params()), "size_estimate_bytes": 4 * int(src.model.count_params())},
-        "quantization": {"io": opts.io, "per_channel": opts.per_channel, "optimizations": "DEFAULT", "ops_set": "TFLITE_BUILTINS_INT8"},
+        "quantization": {
+            "io": opts.io,
+            "per_channel": opts.per_channel,
+            "optimizations": "DEFAULT",
+            "ops_set": "TFLITE_BUILTINS_INT8",
+        },
         "check": check.as_dict(),
         "calibration": {
             "folder": str(opts.calib),

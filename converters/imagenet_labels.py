@@ -5,7 +5,7 @@ The committed file is regenerated from Coral's ``imagenet_labels.txt`` (google-c
 Apache-2.0), dropping its leading "background" line so that line N is class id N of a
 1000-output model::
 
-    python -m converters.imagenet_labels ../shared/testdata/coral/imagenet_labels.txt
+    python -m edge_classifier.convert.imagenet_labels ../shared/testdata/coral/imagenet_labels.txt
 """
 
 from __future__ import annotations
@@ -35,10 +35,14 @@ def imagenet_labels() -> tuple[str, ...]:
         with contextlib.suppress(ModuleNotFoundError):
             path = Path(str(resources.files("edge_classifier.models") / "imagenet_labels.txt"))
     if not path.is_file():
-        raise LabelsError(str(LABELS_PATH), "the ImageNet labels file is missing", "regenerate it: python -m converters.imagenet_labels SOURCE")
+        raise LabelsError(
+            str(LABELS_PATH), "the ImageNet labels file is missing", "regenerate it: python -m edge_classifier.convert.imagenet_labels SOURCE"
+        )
     labels = load_labels(path)
     if len(labels) != 1000:
-        raise LabelsError(str(path), f"has {len(labels)} labels, expected 1000", "regenerate it: python -m converters.imagenet_labels SOURCE")
+        raise LabelsError(
+            str(path), f"has {len(labels)} labels, expected 1000", "regenerate it: python -m edge_classifier.convert.imagenet_labels SOURCE"
+        )
     return labels
 
 
@@ -50,7 +54,7 @@ def regenerate(source: str | Path, dest: str | Path = LABELS_PATH) -> Path:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m converters.imagenet_labels SOURCE [DEST]``."""
+    """``python -m edge_classifier.convert.imagenet_labels SOURCE [DEST]``."""
     p = argparse.ArgumentParser(description="Regenerate models/imagenet_labels.txt from a 1001-line ImageNet labels file.")
     p.add_argument("source")
     p.add_argument("dest", nargs="?", default=str(LABELS_PATH))

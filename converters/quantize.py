@@ -165,7 +165,11 @@ def check_file(data: bytes, name: str) -> FileCheck:
         )
     for t in (inp, out):
         if t["shape"][:1] != [1] or (t["shape_signature"] and t["shape_signature"][0] not in (1,)):
-            raise ConversionError(name, f"tensor {t['name']} has batch {t['shape_signature'] or t['shape']}, not 1", "build the model with batch_size=1")
+            raise ConversionError(
+                name,
+                f"tensor {t['name']} has batch {t['shape_signature'] or t['shape']}, not 1",
+                "build the model with batch_size=1",
+            )
     if "HARD_SWISH" in ops:
         check.warnings.append(
             f"HARD_SWISH x{ops['HARD_SWISH']}: the Edge TPU does not run it, so the model splits between TPU and CPU; "
@@ -174,7 +178,8 @@ def check_file(data: bytes, name: str) -> FileCheck:
     other = {k: v for k, v in unsupported.items() if k != "HARD_SWISH"}
     if other:
         check.warnings.append(
-            "ops the Edge TPU does not map (they will run on the CPU): " + ", ".join(f"{k} x{v}" for k, v in sorted(other.items()))
+            "ops the Edge TPU does not map (they will run on the CPU): "
+            + ", ".join(f"{k} x{v}" for k, v in sorted(other.items()))
         )
     return check
 
@@ -197,7 +202,8 @@ def add_edgetpu_analysis(check: FileCheck, path: str) -> None:
         check.warnings.append("edgetpu_compiler would reject this model: " + "; ".join(report.fatal))
     elif other:
         check.warnings.append(
-            "Edge TPU analysis: these ops would stay on the CPU: " + ", ".join(f"{k} x{v}" for k, v in other.items())
+            "Edge TPU analysis: these ops would stay on the CPU: "
+            + ", ".join(f"{k} x{v}" for k, v in other.items())
             + " (details: edge-convert analyze MODEL)"
         )
 

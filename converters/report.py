@@ -13,7 +13,16 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for pkg in ("edge-classifier", "tensorflow-cpu", "tensorflow", "keras", "numpy", "ai-edge-litert", "opencv-python-headless", "pillow"):
+    for pkg in (
+        "edge-classifier",
+        "tensorflow-cpu",
+        "tensorflow",
+        "keras",
+        "numpy",
+        "ai-edge-litert",
+        "opencv-python-headless",
+        "pillow",
+    ):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -63,7 +72,9 @@ def summary(report: dict[str, Any]) -> str:
         elif tpu["fully_mapped"]:
             verdict = f"all {tpu['total_ops']} ops predicted on the Edge TPU"
         else:
-            verdict = f"{tpu['edgetpu_ops']} of {tpu['total_ops']} ops predicted on the Edge TPU; CPU: {', '.join(tpu['cpu_ops'])}"
+            verdict = (
+                f"{tpu['edgetpu_ops']} of {tpu['total_ops']} ops predicted on the Edge TPU; CPU: {', '.join(tpu['cpu_ops'])}"
+            )
         lines.append(f"edgetpu    {verdict} (details: edge-convert analyze {out['tflite']})")
     for w in report["check"]["warnings"]:
         lines.append(f"warning    {w}")

@@ -2,7 +2,7 @@
 
 Used to regenerate the bundled default model without any image download::
 
-    python -m converters.sample_images photos/      # needs: pip install scikit-image
+    python -m edge_classifier.convert.sample_images photos/      # needs: pip install scikit-image
     edge-convert efficientnet-lite0 --calib photos/ --augment ...
 
 The files are copied from the installed package (scikit-image itself is not imported); a
@@ -41,7 +41,9 @@ def skimage_data_dir() -> Path:
     """
     spec = importlib.util.find_spec("skimage")
     if spec is None or not spec.submodule_search_locations:
-        raise CalibrationError("scikit-image", "is not installed, so its sample photos are not available", "pip install scikit-image")
+        raise CalibrationError(
+            "scikit-image", "is not installed, so its sample photos are not available", "pip install scikit-image"
+        )
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
@@ -57,7 +59,11 @@ def write_samples(dest: str | Path) -> list[Path]:
     written = []
     for name in SAMPLES:
         if not (src / name).is_file():
-            raise CalibrationError(str(src / name), "is missing from the installed scikit-image", "pip install --force-reinstall scikit-image==0.26.0")
+            raise CalibrationError(
+                str(src / name),
+                "is missing from the installed scikit-image",
+                "pip install --force-reinstall scikit-image==0.26.0",
+            )
         shutil.copyfile(src / name, out / name)
         written.append(out / name)
     lines = [f"{name}: {lic}, from scikit-image's skimage/data" for name, lic in SAMPLES.items()]
@@ -66,7 +72,7 @@ def write_samples(dest: str | Path) -> list[Path]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m converters.sample_images DEST``."""
+    """``python -m edge_classifier.convert.sample_images DEST``."""
     p = argparse.ArgumentParser(description="Write scikit-image's public-domain/CC0 photos to a folder for calibration.")
     p.add_argument("dest")
     args = p.parse_args(argv)

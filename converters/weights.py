@@ -94,7 +94,9 @@ class _TensorRef:
         if len(self.size) != len(self.stride):
             raise ValueError(f"tensor on storage {key} has {len(self.size)} sizes but {len(self.stride)} strides")
         if self.offset < 0 or any(n < 0 for n in self.size) or any(s < 0 for s in self.stride):
-            raise ValueError(f"tensor on storage {key} has a negative offset, size or stride ({self.offset}, {self.size}, {self.stride})")
+            raise ValueError(
+                f"tensor on storage {key} has a negative offset, size or stride ({self.offset}, {self.size}, {self.stride})"
+            )
         numel = 1
         for n in self.size:
             numel *= n
@@ -168,7 +170,17 @@ def load_state_dict(path: str | Path) -> dict[str, np.ndarray]:
         return _as_state_dict(obj, str(p))
     except WeightsError:
         raise
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError, struct.error, zipfile.BadZipFile, MemoryError) as exc:
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        TypeError,
+        KeyError,
+        IndexError,
+        struct.error,
+        zipfile.BadZipFile,
+        MemoryError,
+    ) as exc:
         raise WeightsError(
             str(p),
             f"is not a readable PyTorch weights file ({type(exc).__name__}: {exc})",
@@ -202,7 +214,9 @@ def _checked_numel(numel: Any, dtype: Any, key: str) -> int:
     if isinstance(numel, bool) or not isinstance(numel, int) or numel < 0:
         raise ValueError(f"storage {key} has an invalid element count {numel!r}")
     if numel * np.dtype(dtype).itemsize > MAX_TENSOR_BYTES:
-        raise ValueError(f"storage {key} announces {numel * np.dtype(dtype).itemsize} bytes, more than the {MAX_TENSOR_BYTES} a weights tensor may hold")
+        raise ValueError(
+            f"storage {key} announces {numel * np.dtype(dtype).itemsize} bytes, more than the {MAX_TENSOR_BYTES} a weights tensor may hold"
+        )
     return numel
 
 

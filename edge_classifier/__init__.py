@@ -32,7 +32,8 @@ from .errors import (
 )
 from .loop import FrameClassifier
 from .loop_options import LoopOptions
-from .results import Classification, Frame, LabelEvent, Prediction, Result
+from .regions import Region
+from .results import Classification, Frame, LabelEvent, Prediction, RegionResult, Result, StateEvent
 from .session import run_pipeline
 from .spec import ModelSpec, SpecOverrides
 
@@ -51,9 +52,12 @@ __all__ = [
     "ModelError",
     "ModelSpec",
     "Prediction",
+    "Region",
+    "RegionResult",
     "Result",
     "SourceError",
     "SpecOverrides",
+    "StateEvent",
     "__version__",
     "default_model_path",
     "errors",

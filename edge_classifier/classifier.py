@@ -12,15 +12,16 @@ from typing import Any
 import numpy as np
 
 from .backends.base import Backend, BackendInfo
-from .backends.select import open_backend
+from .backends.select import open_backend, read_any_model
 from .errors import ConfigError, EdgeClassifierError, ImageError, ModelError, SpecError
 from .loop_options import LoopOptions
 from .options import validate_model_options
 from .postprocess import class_scores, classes_from_scores
 from .preprocess import RESAMPLE_MODES, ImageInput, fit_to_input, letterbox_pad_value, load_image, quantize_pixels, resample_for
+from .regions import Region
 from .results import Classification, Prediction, Result
 from .spec import ModelSpec, SpecOverrides, build_spec
-from .tflite_file import ModelFileInfo, ends_in_softmax, read_model
+from .tflite_file import ModelFileInfo, ends_in_softmax
 
 # Prediction lives in edge_classifier.results with the other result types; importing it from here still works.
 __all__ = ["Classifier", "Prediction", "default_model_path", "register_stream"]
@@ -42,7 +43,9 @@ def register_stream(fn: StreamFunction) -> None:
 
 def _deprecated(old: str, new: str, stacklevel: int = 3) -> None:
     """Warn that ``old`` is going; ``stacklevel`` 3 names the caller of the method that calls this."""
-    warnings.warn(f"{old} is deprecated and will be removed in the next release: use {new}", DeprecationWarning, stacklevel=stacklevel)
+    warnings.warn(
+        f"{old} is deprecated and will be removed in the next release: use {new}", DeprecationWarning, stacklevel=stacklevel
+    )
 
 
 def _runtime_choice(runtime: str | None, backend: str | None) -> str | None:
@@ -140,7 +143,7 @@ class Classifier:
         )  # fmt: skip
         self.resample = resample
         path = Path(model) if model is not None else default_model_path()
-        data, info = read_model(path)
+        data, info = read_any_model(path)  # a .tflite, or a Hailo .hef with its sidecar (backends.select)
         _check_is_classifier(info, str(path))
         self.model_info: ModelFileInfo = info
         self.top_k = top_k
@@ -235,12 +238,27 @@ class Classifier:
         h, w = self.spec.input_size
         if not isinstance(pixels, np.ndarray) or pixels.shape != (h, w, 3) or pixels.dtype != np.uint8:
             got = f"{getattr(pixels, 'shape', type(pixels).__name__)} {getattr(pixels, 'dtype', '')}".strip()
-            raise ImageError("framed pixels", f"are {got}, not this model's input ({h}x{w}x3 uint8)", "pass fit_to_spec(rgb, classifier.spec), or call predict() with the image")
+            raise ImageError(
+                "framed pixels",
+                f"are {got}, not this model's input ({h}x{w}x3 uint8)",
+                "pass fit_to_spec(rgb, classifier.spec), or call predict() with the image",
+            )
         return self._predict_rgb(pixels, "fast", time.perf_counter(), framed=True)
 
     def _predict_rgb(self, rgb: np.ndarray, mode: str, t0: float, framed: bool = False) -> Prediction:
         backend = self._require()
-        fitted = rgb if framed else fit_to_input(rgb, self.spec.input_size, self.spec.resize, self._pad, "fast" if mode == "auto" else mode, self.spec.crop_fraction)
+        fitted = (
+            rgb
+            if framed
+            else fit_to_input(
+                rgb,
+                self.spec.input_size,
+                self.spec.resize,
+                self._pad,
+                "fast" if mode == "auto" else mode,
+                self.spec.crop_fraction,
+            )
+        )
         quantize_pixels(fitted, self.spec, out=backend.input_buffer())
         t1 = time.perf_counter()
         backend.invoke()
@@ -291,6 +309,11 @@ class Classifier:
         min_score: float | None = None,
         stall_timeout: float | None = None,
         source_options: Mapping[str, Any] | None = None,
+        regions: Sequence[Region] | None = None,
+        every: float | None = None,
+        motion: bool | None = None,
+        motion_threshold: int | None = None,
+        motion_min_area: float | None = None,
     ) -> Iterator[Result]:
         """Classify frames from a source as they come: :func:`edge_classifier.loop.stream` on this classifier.
 
@@ -304,6 +327,11 @@ class Classifier:
             min_score: threshold for smoothed labels and events (default: the classifier's).
             stall_timeout: seconds without any frame before CameraTimeoutError.
             source_options: keyword arguments for ``sources.open``.
+            regions: :class:`~edge_classifier.regions.Region` boxes classified on their own (``Result.regions``).
+            every: classify at most once per this many seconds of the stream.
+            motion: classify only while something moves (per region), plus a slow periodic check.
+            motion_threshold: grey levels a pixel must change by to count as moving (1..255).
+            motion_min_area: share of the frame or region that must move, in (0, 1].
 
         Yields:
             One :class:`~edge_classifier.results.Result` per classified frame; closing the iterator (or
@@ -320,6 +348,11 @@ class Classifier:
             "min_score": min_score,
             "stall_timeout": stall_timeout,
             "source_options": source_options,
+            "regions": regions,
+            "every": every,
+            "motion": motion,
+            "motion_threshold": motion_threshold,
+            "motion_min_area": motion_min_area,
         }
         opts = options if options is not None else LoopOptions()
         changes = {k: v for k, v in given.items() if v is not None}

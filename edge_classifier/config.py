@@ -59,7 +59,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
         if not stat.S_ISREG(st.st_mode):
             raise ConfigError(thing, "is not a regular file (a device, pipe or socket)", "give --config a .toml text file")
         if st.st_size > MAX_CONFIG_BYTES:
-            raise ConfigError(thing, f"is {st.st_size} bytes, too large for a config file", "give --config the .toml file of a few lines")
+            raise ConfigError(
+                thing, f"is {st.st_size} bytes, too large for a config file", "give --config the .toml file of a few lines"
+            )
         data = p.read_bytes()
     except FileNotFoundError:
         raise ConfigError(thing, "does not exist", "check the path given to --config") from None
@@ -76,7 +78,7 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             "give --config a TOML text file, written as UTF-8",
         ) from None
     try:
-        return tomllib.loads(text)
+        return dict(tomllib.loads(text))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(
             thing,
@@ -84,7 +86,9 @@ def read_toml(path: str | Path) -> dict[str, Any]:
             'write one key = value per line, strings in quotes: source = "picamera"',
         ) from None
     except RecursionError:
-        raise ConfigError(thing, "nests arrays or tables too deeply to be a config file", "write one key = value per line") from None
+        raise ConfigError(
+            thing, "nests arrays or tables too deeply to be a config file", "write one key = value per line"
+        ) from None
 
 
 def load_config(path: str | Path, options: Iterable[Option] = RUN_COMMAND_OPTIONS) -> dict[str, Any]:
@@ -124,7 +128,21 @@ def validate(raw: dict[str, Any], where: str = "config", options: Iterable[Optio
         seen[name] = key
         opt = table[name]
         out[opt.dest] = from_config(opt, value, f"{where}: key {key!r}")
+        if opt.kind == "tables":  # [[region]]: each table checked as the run will build it
+            _check_regions(out[opt.dest], f"{where}: [[{key}]]")
     return out
+
+
+def _check_regions(values: list[Any], where: str) -> None:
+    """The ``[[region]]`` tables made into regions, as ``run`` will make them (errors name the file and region)."""
+    from .loop_options import LoopOptions
+    from .regions import regions_from
+
+    regions = regions_from(values, where)
+    try:
+        LoopOptions(regions=regions)  # twin names, smoothing and hysteresis ranges
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc.thing}", exc.cause, exc.fix) from None
 
 
 def _unknown_fix(key: str, table: dict[str, Option]) -> str:

@@ -61,7 +61,7 @@ def jpeg_size(data: bytes | np.ndarray) -> tuple[int, int] | None:
 
     Reads only the marker segments before the image data (a few hundred bytes), so it costs microseconds.
     """
-    buf = memoryview(np.ascontiguousarray(data).reshape(-1).view(np.uint8)) if isinstance(data, np.ndarray) else memoryview(data)
+    buf = np.asarray(data, np.uint8).tobytes() if isinstance(data, np.ndarray) else bytes(data)
     n = len(buf)
     if n < 4 or buf[0] != 0xFF or buf[1] != 0xD8:
         return None
@@ -100,7 +100,11 @@ def decode_jpeg(data: bytes | np.ndarray, min_size: tuple[int, int] | None = Non
     Raises:
         ImageError: the bytes are not a decodable JPEG.
     """
-    arr = np.frombuffer(data, dtype=np.uint8) if isinstance(data, (bytes, bytearray, memoryview)) else np.asarray(data, np.uint8).reshape(-1)
+    arr = (
+        np.frombuffer(data, dtype=np.uint8)
+        if isinstance(data, (bytes, bytearray, memoryview))
+        else np.asarray(data, np.uint8).reshape(-1)
+    )
     denominator = 1
     if min_size is not None:
         size = jpeg_size(arr)

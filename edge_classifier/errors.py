@@ -94,6 +94,79 @@ class AcceleratorLostError(EdgeTpuError):
     """The accelerator (or the worker process that drove it) died while running."""
 
 
+# --- Raspberry Pi's own accelerators: the AI HAT+ (Hailo) and the AI Camera (IMX500) ---------
+class AcceleratorError(EdgeClassifierError):
+    """A Hailo or IMX500 accelerator could not be used; each child names one cause (as EdgeTpuError's do)."""
+
+
+class WrongAcceleratorError(AcceleratorError):
+    """The model is built for another accelerator than the one asked for (a .hef on a Coral, a .tflite on a Hailo)."""
+
+
+class SystemPackageHiddenError(AcceleratorError):
+    """A vendor binding installed by apt (hailo_platform, picamera2) is hidden by a venv made without system packages."""
+
+
+class HailoError(AcceleratorError):
+    """The Hailo accelerator (AI HAT+, AI Kit) could not be used; each child names one cause."""
+
+
+class HailoRuntimeMissingError(HailoError):
+    """HailoRT's Python binding (``hailo_platform``, apt ``python3-hailort``) is not installed or does not import."""
+
+
+class HailoNotFoundError(HailoError):
+    """No Hailo device is attached (no PCIe 1e60 function, no /dev/hailoN)."""
+
+
+class HailoDriverError(HailoError):
+    """A Hailo device is on PCIe but its driver (hailo_pci / hailo1x_pci) is not loaded or made no /dev/hailoN."""
+
+
+class HailoPermissionError(HailoError):
+    """/dev/hailoN exists but this user may not open it (the udev rule is missing)."""
+
+
+class HailoBusyError(HailoError):
+    """The Hailo device is held by another process."""
+
+
+class HailoVersionError(HailoError):
+    """The HailoRT library and the kernel driver are different versions (HAILO_INVALID_DRIVER_VERSION)."""
+
+
+class HailoPackageConflictError(HailoError):
+    """Both Hailo package families (hailo-all for Hailo-8/8L, hailo-h10-all for Hailo-10H) are installed."""
+
+
+class HailoModelMismatchError(HailoError):
+    """The .hef was compiled for another Hailo chip than the one attached (HAILO_HEF_NOT_COMPATIBLE_WITH_DEVICE)."""
+
+
+class IMX500Error(AcceleratorError):
+    """The AI Camera's IMX500 sensor could not run the network; each child names one cause."""
+
+
+class IMX500NotFoundError(IMX500Error):
+    """No IMX500 camera is attached (no v4l-subdev driven by the imx500 module)."""
+
+
+class IMX500PermissionError(IMX500Error):
+    """The IMX500's /dev/v4l-subdevN exists but this user may not open it (not in the video group)."""
+
+
+class IMX500FirmwareMissingError(IMX500Error):
+    """The IMX500 firmware (/lib/firmware/imx500_loader.fpk, imx500_firmware.fpk) is not installed."""
+
+
+class IMX500SupportMissingError(IMX500Error):
+    """picamera2 has no IMX500 support (``picamera2.devices.imx500``): too old, or installed from pip."""
+
+
+class IMX500NetworkError(IMX500Error):
+    """The .rpk could not be loaded onto the sensor, or the sensor delivered no output tensor."""
+
+
 # --- sources, sinks, the loop ---------------------------------------------------------
 class SourceError(EdgeClassifierError):
     """A frame source (camera, stream, video, images) cannot be opened or read."""
@@ -142,6 +215,22 @@ class TrainingError(ConversionError):
 
 class CompilerError(EdgeClassifierError):
     """edgetpu_compiler is missing, failed, timed out, or wrote an unusable file."""
+
+
+class IMX500ToolchainError(ConversionError):
+    """Sony's IMX500 toolchain (MCT, imxconv) could not be installed or run; each child names one cause."""
+
+
+class ToolchainInstallError(IMX500ToolchainError):
+    """The toolchain's own virtual environment could not be created or its pinned packages installed."""
+
+
+class JavaMissingError(IMX500ToolchainError):
+    """imxconv's back end (sdspconv) needs a Java runtime (17 or newer), and none was found."""
+
+
+class ImxconvError(IMX500ToolchainError):
+    """The quantization or imxconv step failed (the model does not fit the sensor, an unsupported layer, ...)."""
 
 
 class FallbackWarning(RuntimeWarning):

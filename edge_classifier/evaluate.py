@@ -86,12 +86,20 @@ class LabelResolver:
         if text.isdigit():
             cid = int(text)
             if cid >= self.num_classes:
-                raise DatasetError(where, f"class id {cid} is out of range for a model with {self.num_classes} classes", f"use 0..{self.num_classes - 1}")
+                raise DatasetError(
+                    where,
+                    f"class id {cid} is out of range for a model with {self.num_classes} classes",
+                    f"use 0..{self.num_classes - 1}",
+                )
             return cid
         if _WNID.match(text):
             if text in self._wnid:
                 return self._wnid[text]
-            why = "is not one of ImageNet's 1000 WordNet ids" if self._wnid else f"is a WordNet id, but the model has {self.num_classes} classes, not ImageNet's 1000"
+            why = (
+                "is not one of ImageNet's 1000 WordNet ids"
+                if self._wnid
+                else f"is a WordNet id, but the model has {self.num_classes} classes, not ImageNet's 1000"
+            )
             raise DatasetError(where, f"{text!r} {why}", "name the folder by the model's label or class id")
         ids = self._by_name.get(_norm(text), set())
         if not ids:
@@ -106,7 +114,11 @@ class LabelResolver:
             options = ", ".join(f"{i} ({self.labels[i]})" for i in sorted(ids))
             raise DatasetError(where, f"{text!r} names more than one class: {options}", "name the folder by the class id instead")
         close = difflib.get_close_matches(_norm(text), list(self._by_name), n=3, cutoff=0.6)
-        hint = f"did you mean {' or '.join(repr(c) for c in close)}?" if close else "name it by one of the model's labels, a class id, or a WordNet id"
+        hint = (
+            f"did you mean {' or '.join(repr(c) for c in close)}?"
+            if close
+            else "name it by one of the model's labels, a class id, or a WordNet id"
+        )
         if not self.labels:
             hint = "the model has no labels: name the folders by class id (0, 1, ...)"
         raise DatasetError(where, f"{text!r} is not a label of this model", hint)
@@ -148,10 +160,14 @@ def read_dataset(source: str | Path, resolver: LabelResolver) -> Dataset:
         raise DatasetError(str(src), "does not exist", "give a folder with one sub-folder per class, or a CSV of path,label rows")
     data = _read_csv(src, resolver) if src.is_file() else _read_folder(src, resolver)
     if not data.items:
-        why = "holds no labelled image" + (f" (empty class folders: {', '.join(data.empty_classes)})" if data.empty_classes else "")
+        why = "holds no labelled image" + (
+            f" (empty class folders: {', '.join(data.empty_classes)})" if data.empty_classes else ""
+        )
         if data.missing:
             why = f"lists {len(data.missing)} file(s), none of which exists"
-        raise DatasetError(str(src), why, "put photos in one sub-folder per class (photos/cat/*.jpg), or list them in a CSV of path,label")
+        raise DatasetError(
+            str(src), why, "put photos in one sub-folder per class (photos/cat/*.jpg), or list them in a CSV of path,label"
+        )
     return data
 
 
@@ -178,7 +194,11 @@ def _read_csv(path: Path, resolver: LabelResolver) -> Dataset:
         if not row or not "".join(row).strip() or row[0].lstrip().startswith("#"):
             continue
         if len(row) != 2:
-            raise DatasetError(f"{path}:{n}", f"has {len(row)} fields, expected 2 (path,label)", "write one path,label per row; quote paths with commas")
+            raise DatasetError(
+                f"{path}:{n}",
+                f"has {len(row)} fields, expected 2 (path,label)",
+                "write one path,label per row; quote paths with commas",
+            )
         file, label = row[0].strip(), row[1].strip()
         if n == 1 and (file.lower(), label.lower()) == ("path", "label"):
             continue
@@ -214,17 +234,25 @@ class Framing:
         mode, _, frac = body.partition(":")
         resample = resample or "exact"
         if resample not in ("exact", "fast"):
-            raise DatasetError(f"framing {text!r}", f"resampling {resample!r} is unknown", "use /exact (Lanczos, as for photos) or /fast (as for camera frames)")
+            raise DatasetError(
+                f"framing {text!r}",
+                f"resampling {resample!r} is unknown",
+                "use /exact (Lanczos, as for photos) or /fast (as for camera frames)",
+            )
         if mode in ("", "model"):
             return cls(None, None, resample)
         if mode not in RESIZE_MODES:
-            raise DatasetError(f"framing {text!r}", f"{mode!r} is not a resize mode", f"use one of {', '.join(RESIZE_MODES)}, or 'model'")
+            raise DatasetError(
+                f"framing {text!r}", f"{mode!r} is not a resize mode", f"use one of {', '.join(RESIZE_MODES)}, or 'model'"
+            )
         fraction: float | None = None
         if frac:
             try:
                 fraction = check_crop_fraction(float(frac))
             except (ValueError, EdgeClassifierError) as exc:
-                raise DatasetError(f"framing {text!r}", f"crop fraction {frac!r} is not a number in (0, 1]", "e.g. center_crop:0.875") from exc
+                raise DatasetError(
+                    f"framing {text!r}", f"crop fraction {frac!r} is not a number in (0, 1]", "e.g. center_crop:0.875"
+                ) from exc
         return cls(mode, fraction, resample)
 
     def describe(self, spec: Any) -> str:
@@ -332,7 +360,11 @@ def evaluate(
             if progress is not None:
                 progress(n, len(dataset.items))
         if not truth:
-            raise DatasetError(dataset.source, f"none of its {len(dataset.items)} image(s) could be decoded", "check the files (run with -v to name them)")
+            raise DatasetError(
+                dataset.source,
+                f"none of its {len(dataset.items)} image(s) could be decoded",
+                "check the files (run with -v to name them)",
+            )
         t = np.asarray(truth)
         labels = classifiers[0].spec.labels
         return [
@@ -344,7 +376,9 @@ def evaluate(
             clf.close()
 
 
-def _summarise(name: str, s: np.ndarray, t: np.ndarray, labels: Sequence[str], seconds: float, unreadable: int, paths: list[Path]) -> Evaluation:
+def _summarise(
+    name: str, s: np.ndarray, t: np.ndarray, labels: Sequence[str], seconds: float, unreadable: int, paths: list[Path]
+) -> Evaluation:
     def label(cid: int) -> str:
         return labels[cid] if 0 <= cid < len(labels) else f"class {cid}"
 

@@ -202,6 +202,7 @@ class FrameLoop:
         skipped: frames taken but not classified because a trigger (``every``, ``motion``) said so.
         stopped_by: why the loop ended (``end``, ``max_frames``, ``SIGINT``, ``stop``, ``error``, ...).
         device: where the last frame was classified.
+        runners: per region of the options, what runs it: its classifier, framing spec, smoother and pixel box.
         plan: the trigger plan (classifications per target), or None without triggers.
 
     Raises:
@@ -232,12 +233,12 @@ class FrameLoop:
         self._owned: dict[str, FrameClassifier] = {}
         self._placed_for: tuple[int, ...] = ()
         try:
-            self.regions = [self._runner(r) for r in opts.regions]
+            self.runners = [self._runner(r) for r in opts.regions]
         except BaseException:
             self._close_owned()
             self.source.close()
             raise
-        settle = [r.smoother.settle_frames() for r in self.regions] or [settle_frames(opts.smoothing, opts.hysteresis)]
+        settle = [r.smoother.settle_frames() for r in self.runners] or [settle_frames(opts.smoothing, opts.hysteresis)]
         self.plan = (
             TriggerPlan(
                 settle,
@@ -276,7 +277,9 @@ class FrameLoop:
         if callable(getattr(model, "predict_framed", None)):
             return model  # type: ignore[no-any-return]  # an open classifier, owned by the caller
         raise ConfigError(
-            f"region {region.name!r}: model", f"{model!r} is neither a model path nor a classifier", "give a .tflite path, or leave it out"
+            f"region {region.name!r}: model",
+            f"{model!r} is neither a model path nor a classifier",
+            "give a .tflite path, or leave it out",
         )
 
     def _close_owned(self) -> None:
@@ -386,7 +389,7 @@ class FrameLoop:
     def results(self) -> Generator[Result, None, None]:
         """The Results, one per classified frame; closing the generator releases the source."""
         max_frames = self.options.max_frames
-        if not self.regions:
+        if not self.runners:
             # Only the whole frame is classified: a camera with a hardware scaler may deliver it small. Regions
             # are cut from the full-resolution frame instead.
             h, w = self.classifier.spec.input_size
@@ -402,7 +405,7 @@ class FrameLoop:
                 if item is None:
                     break
                 timings = {"capture": item.read_seconds, "wait": time.perf_counter() - t_wait}
-                result = self._regions_result(item.frame, timings) if self.regions else self._frame_result(item.frame, timings)
+                result = self._regions_result(item.frame, timings) if self.runners else self._frame_result(item.frame, timings)
                 if result is None:
                     self.skipped += 1
                     continue
@@ -441,7 +444,7 @@ class FrameLoop:
     def _place_regions(self, frame: Frame) -> None:
         """Each region's box in pixels of this frame's size (done again when a camera comes back at another size)."""
         h, w = frame.rgb.shape[:2]
-        for r in self.regions:
+        for r in self.runners:
             r.box = pixel_box(r.region, w, h)
         self._placed_for = (h, w)
 
@@ -449,7 +452,7 @@ class FrameLoop:
         """Each region due on this frame classified; None when no region is (a trigger skipped them all)."""
         if self._placed_for != frame.rgb.shape[:2]:
             self._place_regions(frame)
-        runners = self.regions
+        runners = self.runners
         t = frame.stream_time
         if self.plan is None:
             due = [True] * len(runners)
@@ -482,7 +485,9 @@ class FrameLoop:
         timings = dict(pred.timings)
         timings["preprocess"] = timings.get("preprocess", 0.0) + crop
         timings["postprocess"] = timings.get("postprocess", 0.0) + time.perf_counter() - t1
-        return RegionResult(r.region.name, r.box, r.smoother.state, r.smoother.score, True, pred.classes, pred.scores, smoothed, event, timings)
+        return RegionResult(
+            r.region.name, r.box, r.smoother.state, r.smoother.score, True, pred.classes, pred.scores, smoothed, event, timings
+        )
 
     def _shutdown(self) -> None:
         self._stop.set()
@@ -492,7 +497,9 @@ class FrameLoop:
             thread.join(timeout=10.0)
             if thread.is_alive():
                 # Releasing a device under a blocked native read can crash; the OS frees it at exit.
-                log.warning("%s: the capture thread is still blocked in a read; leaving the device to process exit", self.source.name)
+                log.warning(
+                    "%s: the capture thread is still blocked in a read; leaving the device to process exit", self.source.name
+                )
                 self._close_owned()
                 return
         self.source.close()

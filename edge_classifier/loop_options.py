@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,7 +89,7 @@ class LoopOptions:
     min_score: float | None = None
     stall_timeout: float = 30.0
     source_options: Mapping[str, Any] | None = None
-    regions: tuple[Region, ...] = ()
+    regions: Sequence[Region] = ()
     every: float | None = None
     motion: bool = False
     motion_threshold: int = 25
@@ -114,7 +114,9 @@ class LoopOptions:
     def _check_regions(self) -> None:
         regions = self.regions
         if isinstance(regions, Region) or not isinstance(regions, (list, tuple)):
-            raise ConfigError(f"regions={regions!r}", "is not a list of Region", "pass regions=(Region('door', (0.1, 0.05, 0.3, 0.6)),)")
+            raise ConfigError(
+                f"regions={regions!r}", "is not a list of Region", "pass regions=(Region('door', (0.1, 0.05, 0.3, 0.6)),)"
+            )
         seen: set[str] = set()
         for r in regions:
             if not isinstance(r, Region):
@@ -122,17 +124,24 @@ class LoopOptions:
             if r.name in seen:
                 raise ConfigError(f"region {r.name!r}", "is named twice", "give each region its own name")
             seen.add(r.name)
-            if r.smoothing is not None:
-                check_smoothing(r.smoothing)
-            if r.hysteresis is not None:
-                check_hysteresis(r.hysteresis)
+            try:
+                if r.smoothing is not None:
+                    check_smoothing(r.smoothing)
+                if r.hysteresis is not None:
+                    check_hysteresis(r.hysteresis)
+            except ConfigError as exc:
+                raise ConfigError(f"region {r.name!r}: {exc.thing}", exc.cause, exc.fix) from None
         object.__setattr__(self, "regions", tuple(regions))
 
     def _check_triggers(self) -> None:
         if self.every is not None and (
-            isinstance(self.every, bool) or not isinstance(self.every, (int, float)) or not (self.every > 0 and math.isfinite(self.every))
+            isinstance(self.every, bool)
+            or not isinstance(self.every, (int, float))
+            or not (self.every > 0 and math.isfinite(self.every))
         ):
-            raise ConfigError(f"every={self.every!r}", "is not a positive number of seconds", "use e.g. 2 (classify every 2 s), or None")
+            raise ConfigError(
+                f"every={self.every!r}", "is not a positive number of seconds", "use e.g. 2 (classify every 2 s), or None"
+            )
         t = self.motion_threshold
         if isinstance(t, bool) or not isinstance(t, int) or not 1 <= t <= 255:
             raise ConfigError(

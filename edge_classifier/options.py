@@ -13,6 +13,7 @@ it, and it imports nothing of theirs (argparse only builds what a caller asks fo
 from __future__ import annotations
 
 import argparse
+import difflib
 import math
 import numbers
 import os
@@ -30,30 +31,43 @@ __all__ = [
     "DEVICE_FORMS",
     "EXPLICIT_ATTR",
     "InvalidValue",
+    "Kind",
     "MODEL_OPTIONS",
     "MQTT_OPTIONS",
     "Option",
+    "PASSWORD_ENV",
+    "PHOTO_OPTIONS",
+    "REGION_KEYS",
+    "REGION_OPTIONS",
     "RUN_COMMAND_OPTIONS",
     "RUN_OPTIONS",
     "WEBHOOK_OPTIONS",
+    "WEB_OPTIONS",
     "add_options",
+    "check_api_value",
     "check_value",
+    "coerce",
     "config_options",
     "from_config",
     "option",
+    "parse_text",
     "validate_model_options",
 ]
 
 #: What an option holds. ``floats``: one number or three (R,G,B); ``size``: ``WxH``; ``flag``: ``--x`` sets it;
-#: ``bool``: ``--x`` / ``--no-x``; ``count``: ``-v -v``.
-Kind = Literal["str", "int", "float", "floats", "size", "flag", "bool", "count"]
+#: ``bool``: ``--x`` / ``--no-x``; ``count``: ``-v -v``; ``tables``: a repeatable ``--x TEXT`` on the command line,
+#: an array of tables (``[[x]]``, keys from ``Option.keys``) or of such texts in a config file.
+Kind = Literal["str", "int", "float", "floats", "size", "flag", "bool", "count", "tables"]
 
 #: Namespace attribute holding the dests the command line gave explicitly (a config file fills in only the rest).
 EXPLICIT_ATTR = "_explicit_options"
 
 #: The device strings the SDK takes, for messages.
-DEVICE_FORMS = "auto, cpu, edgetpu, usb, usb:N, pci, pci:N or :N (N counts from 0, as in Coral's own tools)"
-_DEVICE_RE = re.compile(r"^(?:auto|cpu|edgetpu|tpu|(?:usb|pci)(?::\d+)?|:\d+)$")
+DEVICE_FORMS = (
+    "auto, cpu, edgetpu, usb, usb:N, pci, pci:N or :N (N counts from 0, as in Coral's own tools), hailo, hailo:N "
+    "(a Hailo AI HAT+) or imx500 (the AI Camera)"
+)
+_DEVICE_RE = re.compile(r"^(?:auto|cpu|edgetpu|tpu|(?:usb|pci)(?::\d+)?|:\d+|hailo(?::\d+)?|imx500)$")
 
 # Longest text shown back in a message: a hostile 1 MB value must not become a 1 MB error line.
 _SHOW_MAX = 60
@@ -96,6 +110,8 @@ class Option:
         paths: whether the API also takes an ``os.PathLike`` for it.
         check: a further rule; raises :class:`InvalidValue`.
         takes: what it takes in words, when its kind alone says too little (``a device string ...``).
+        keys: the keys of a ``tables`` option's tables.
+        const: for a ``str`` option, the value of the bare flag (``--web`` alone); None: the flag needs a value.
     """
 
     name: str
@@ -119,6 +135,8 @@ class Option:
     paths: bool = False
     check: Callable[[Any], None] | None = None
     takes: str = ""
+    keys: tuple[str, ...] = ()
+    const: str | None = None
 
     @property
     def dest(self) -> str:
@@ -145,6 +163,7 @@ class Option:
             "flag": "true or false",
             "bool": "true or false",
             "count": "a whole number >= 0",
+            "tables": "an array of tables",
         }[self.kind]
 
     def wanted(self) -> str:
@@ -214,7 +233,7 @@ def check_value(opt: Option, value: Any) -> Any:
         return value
     if opt.choices is not None and value not in opt.choices:
         raise InvalidValue(f"{_show(value)} is not allowed", "use one of " + ", ".join(repr(c) for c in opt.choices))
-    if opt.kind == "str":
+    if opt.kind == "str" or (opt.kind == "tables" and isinstance(value, str)):
         _check_text(opt, os.fsdecode(value) if isinstance(value, os.PathLike) else value)
     elif opt.kind in ("int", "float"):
         _check_number(opt, value)
@@ -332,6 +351,8 @@ def coerce(opt: Option, value: Any, *, from_file: bool = False) -> Any:
         if not _is_int(value) or value < 0:
             raise wrong()
         return int(value)
+    if kind == "tables":
+        return _tables(opt, value, wrong)
     if kind == "str":
         if opt.paths and isinstance(value, os.PathLike) and not from_file:
             return check_value(opt, value)
@@ -366,6 +387,32 @@ def coerce(opt: Option, value: Any, *, from_file: bool = False) -> Any:
     raise AssertionError(f"unknown option kind {kind!r}")  # a bug in the table, not in the user's input
 
 
+def _tables(opt: Option, value: Any, wrong: Callable[[str], InvalidValue]) -> list[Any]:
+    """A ``tables`` value: one command-line text, or a list of texts and tables whose keys are ``opt.keys``."""
+    if isinstance(value, dict):
+        raise InvalidValue(
+            f"is one table: write [[{opt.name}]] (two brackets), one per {opt.name}",
+            f"each [[{opt.name}]] holds {', '.join(opt.keys)}",
+        )
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not items:
+        raise wrong(f" (write [[{opt.name}]] tables)")
+    for i, item in enumerate(items, 1):
+        if isinstance(item, str):
+            check_value(opt, item)
+        elif isinstance(item, dict):
+            for key in item:
+                if key not in opt.keys:
+                    close = difflib.get_close_matches(str(key), opt.keys, n=1)
+                    hint = f"did you mean {close[0]!r}? " if close else ""
+                    raise InvalidValue(
+                        f"{opt.name} {i} has the key {_show(key)}, which is not allowed", f"{hint}use {', '.join(opt.keys)}"
+                    )
+        else:
+            raise InvalidValue(f"{opt.name} {i} is {_type_name(item)} {_show(item)}, not a table", f"write [[{opt.name}]] tables")
+    return list(items)
+
+
 def from_config(opt: Option, value: Any, where: str) -> Any:
     """A config file's value for ``opt``, converted exactly as the command line converts it.
 
@@ -378,8 +425,10 @@ def from_config(opt: Option, value: Any, where: str) -> Any:
         ConfigError: a wrong type or a value against the option's rules; it names the key, what is allowed and
             the flag that takes the same value.
     """
-    if isinstance(value, dict):
-        raise ConfigError(where, "is a table, but config files are flat", "write each option as key = value at the top of the file")
+    if isinstance(value, dict) and opt.kind != "tables":
+        raise ConfigError(
+            where, "is a table, but config files are flat", "write each option as key = value at the top of the file"
+        )
     try:
         return coerce(opt, value, from_file=True)
     except InvalidValue as exc:
@@ -402,8 +451,10 @@ def _mark_explicit(namespace: argparse.Namespace, dest: str) -> None:
 class _Store(argparse.Action):
     """``--x VALUE``, remembering that the command line gave it."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: Any = None) -> None:
-        if isinstance(values, list):
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: Any = None
+    ) -> None:
+        if isinstance(values, list) and not values:
             # argparse drops a "--" value (--threads=--) and hands over an empty list instead of refusing it.
             raise argparse.ArgumentError(self, "expected a value ('--' is not one)")
         setattr(namespace, self.dest, values)
@@ -416,7 +467,9 @@ class _StoreTrue(argparse.Action):
     def __init__(self, option_strings: Sequence[str], dest: str, default: Any = False, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs=0, default=default, **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: Any = None) -> None:
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: Any = None
+    ) -> None:
         setattr(namespace, self.dest, True)
         _mark_explicit(namespace, self.dest)
 
@@ -427,15 +480,29 @@ class _Count(argparse.Action):
     def __init__(self, option_strings: Sequence[str], dest: str, default: Any = 0, **kwargs: Any) -> None:
         super().__init__(option_strings, dest, nargs=0, default=default, **kwargs)
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: Any = None) -> None:
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: Any = None
+    ) -> None:
         setattr(namespace, self.dest, (getattr(namespace, self.dest, 0) or 0) + 1)
+        _mark_explicit(namespace, self.dest)
+
+
+class _Append(argparse.Action):
+    """``--x A --x B`` collects ``[A, B]``."""
+
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: Any = None
+    ) -> None:
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest, None) or []), values])
         _mark_explicit(namespace, self.dest)
 
 
 class _BooleanOptional(argparse.BooleanOptionalAction):
     """``--x`` / ``--no-x``."""
 
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: Any = None) -> None:
+    def __call__(
+        self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: Any, option_string: Any = None
+    ) -> None:
         super().__call__(parser, namespace, values, option_string)
         _mark_explicit(namespace, self.dest)
 
@@ -443,7 +510,13 @@ class _BooleanOptional(argparse.BooleanOptionalAction):
 def _default_text(opt: Option) -> str:
     if opt.default is None or opt.kind in ("flag", "count") or "default" in opt.help:
         return ""
-    shown = "x".join(str(v) for v in opt.default) if opt.kind == "size" else _num(opt.default) if _is_real(opt.default) else opt.default
+    shown = (
+        "x".join(str(v) for v in opt.default)
+        if opt.kind == "size"
+        else _num(opt.default)
+        if _is_real(opt.default)
+        else opt.default
+    )
     return f" (default {shown})"
 
 
@@ -467,11 +540,15 @@ def add_options(parser: argparse.ArgumentParser, options: Iterable[Option]) -> N
             target.add_argument(*flags, action=_Count, **{**kwargs, "default": opt.default or 0})
         elif opt.kind == "bool":
             target.add_argument(*flags, action=_BooleanOptional, **kwargs)
+        elif opt.kind == "tables":
+            target.add_argument(*flags, action=_Append, type=_argparse_type(opt), metavar=opt.metavar, **kwargs)
         else:
             if opt.metavar:
                 kwargs["metavar"] = opt.metavar
             if opt.choices is not None:
                 kwargs["choices"] = opt.choices
+            if opt.const is not None:
+                kwargs.update(nargs="?", const=opt.const)
             target.add_argument(*flags, action=_Store, type=_argparse_type(opt), **kwargs)
 
 
@@ -490,8 +567,9 @@ MODEL_OPTIONS: tuple[Option, ...] = (
     Option("labels", "str", "labels file overriding those embedded in the model", api="labels", paths=True),
     Option("backend", "str", "auto | ai-edge-litert | tflite-runtime | tensorflow", default="auto", api="runtime",
            example="'auto'"),
-    Option("device", "str", "auto | cpu | edgetpu | usb | usb:N | pci | pci:N | :N", default="auto", api="device",
-           example="'cpu'", check=_check_device, takes="a device string (auto, cpu, edgetpu, usb:N, pci:N, ...)"),
+    Option("device", "str", "auto | cpu | edgetpu | usb | usb:N | pci | pci:N | :N | hailo | hailo:N | imx500", default="auto",
+           api="device", example="'cpu'", check=_check_device,
+           takes="a device string (auto, cpu, edgetpu, usb:N, pci:N, hailo:N, imx500, ...)"),
     Option("threads", "int", "CPU threads (default: all cores)", low=1, high=1024, example="4", api="num_threads"),
     Option("top-k", "int", "classes per image (default 5)", default=5, short="-k", low=1, high=100_000, example="5", api="top_k"),
     Option("min-score", "float", "drop classes scoring below this", default=0.0, low=0.0, high=1.0, note="scores are probabilities",
@@ -568,8 +646,50 @@ WEBHOOK_OPTIONS: tuple[Option, ...] = (
            example="3", metavar="N", group="webhook"),
 )  # fmt: skip
 
+_REGIONS = "regions, triggers and clips"
+#: The keys of a ``[[region]]`` table (the fields of :class:`edge_classifier.regions.Region`).
+REGION_KEYS = ("name", "box", "states", "threshold", "thresholds", "model", "framing", "smoothing", "hysteresis")
+
+REGION_OPTIONS: tuple[Option, ...] = (
+    Option("region", "tables", "classify the box NAME=x,y,w,h on its own (fractions of the frame, or pixels when a value is "
+           "above 1); repeat for more; states, thresholds and a model per region go in [[region]] tables of --config",
+           metavar="NAME=X,Y,W,H", group=_REGIONS, keys=REGION_KEYS, example="feeder=0.55,0.20,0.30,0.40",
+           takes="NAME=x,y,w,h, or [[region]] tables (keys: " + ", ".join(REGION_KEYS) + ")"),
+    Option("every", "float", "classify at most once every S seconds, idle in between (a change seen is confirmed at once)",
+           low=0.0, low_open=True, high=_DAY, example="2", metavar="S", group=_REGIONS),
+    Option("motion", "flag", "classify only while something moves (per region), and once every --every S (default 10)",
+           group=_REGIONS),
+    Option("motion-threshold", "int", "grey levels a pixel must change by to count as motion", default=25, low=1, high=255,
+           example="25", metavar="N", group=_REGIONS),
+    Option("motion-min-area", "float", "share of the frame (or region) that must move", default=0.005, low=0.0, low_open=True,
+           high=1.0, example="0.005", metavar="SHARE", group=_REGIONS),
+    Option("clips", "str", "write a video clip and a snapshot around every event into DIR", metavar="DIR", group=_REGIONS,
+           paths=True),
+    Option("pre", "float", "seconds of video before the event in a clip", default=3.0, low=0.0, high=600.0, example="3",
+           metavar="S", group=_REGIONS),
+    Option("post", "float", "seconds of video after the event in a clip", default=5.0, low=0.0, high=600.0, example="5",
+           metavar="S", group=_REGIONS),
+    Option("clips-max-mb", "float", "keep the clips folder under this many MB, the oldest clips removed first",
+           default=1000.0, low=0.0, low_open=True, high=1e9, example="500", metavar="MB", group=_REGIONS),
+)  # fmt: skip
+
+_WEB = "web view (a live page for a headless camera)"
+
+WEB_OPTIONS: tuple[Option, ...] = (
+    Option("web", "str", "serve a live page, MJPEG stream and JSON API on ADDR:PORT (default 127.0.0.1:8080); any address "
+           "but loopback needs a password", metavar="ADDR:PORT", group=_WEB, const="", allow_empty=True),
+    Option("web-password-file", "str", "file holding the web view's password (or set $EDGE_CLASSIFIER_WEB_PASSWORD)",
+           metavar="FILE", group=_WEB, paths=True),
+    Option("web-insecure", "flag", "allow a non-loopback --web address without a password (anyone on the network can watch)",
+           group=_WEB),
+    Option("web-fps", "float", "frames per second streamed to viewers (default 10)", default=10.0, low=0.0, low_open=True,
+           high=60.0, example="10", metavar="N", group=_WEB),
+)  # fmt: skip
+
 #: Every option of ``edge-classifier run``, in ``--help`` order; a config file may set all but ``config``.
-RUN_COMMAND_OPTIONS: tuple[Option, ...] = (*MODEL_OPTIONS, *RUN_OPTIONS, CONFIG_OPTION, *MQTT_OPTIONS, *WEBHOOK_OPTIONS)
+RUN_COMMAND_OPTIONS: tuple[Option, ...] = (
+    *MODEL_OPTIONS, *RUN_OPTIONS, *REGION_OPTIONS, CONFIG_OPTION, *MQTT_OPTIONS, *WEBHOOK_OPTIONS, *WEB_OPTIONS
+)  # fmt: skip
 
 #: ``edge-classifier bench``'s own options.
 BENCH_OPTIONS: tuple[Option, ...] = (
@@ -577,6 +697,13 @@ BENCH_OPTIONS: tuple[Option, ...] = (
     # 8192 a side: an 8K camera frame fits; 100000x100000 would be a 30 GB array before the model even loads.
     Option("frame", "size", "frame size WxH for classify() (default 1280x720)", default=(1280, 720), low=1, high=8192,
            note="8192 fits an 8K camera frame", example="1280x720"),
+)  # fmt: skip
+
+
+#: Options of the commands that read photo files (``classify``, ``evaluate``).
+PHOTO_OPTIONS: tuple[Option, ...] = (
+    Option("jobs", "int", "threads decoding and framing the next photos while the model runs (default: the cores the "
+           "interpreter leaves free, at least 1)", low=1, high=1024, example="2", in_config=False),
 )  # fmt: skip
 
 
@@ -645,9 +772,15 @@ def validate_model_options(
         SpecError: a field of ``overrides`` is wrong (mean, std, resize, colour order, crop fraction, label offset).
     """
     if labels is not None and not isinstance(labels, (str, os.PathLike)):
-        if isinstance(labels, (bytes, bytearray)) or not isinstance(labels, Sequence) or not all(isinstance(x, str) for x in labels):
+        if (
+            isinstance(labels, (bytes, bytearray))
+            or not isinstance(labels, Sequence)
+            or not all(isinstance(x, str) for x in labels)
+        ):
             raise ConfigError(
-                f"labels={_show(labels)}", "is neither a labels file nor a list of strings", "pass a path, or a list of label strings"
+                f"labels={_show(labels)}",
+                "is neither a labels file nor a list of strings",
+                "pass a path, or a list of label strings",
             )
         labels = None  # a list of labels: the spec checks that it fits the outputs
     for name, value in (("model", model), ("labels", labels), ("device", device), ("num_threads", num_threads),
@@ -657,15 +790,21 @@ def validate_model_options(
             raise ConfigError(f"{name}=None", "is not allowed here", f"pass {opt.wanted()}, e.g. {name}={opt.example}")
         check_api_value(name, value)
     if runtime is not None and not isinstance(runtime, str):
-        raise ConfigError(f"runtime={_show(runtime)}", f"is of type {_type_name(runtime)}, not a runtime name", "pass 'auto' or a runtime name")
+        raise ConfigError(
+            f"runtime={_show(runtime)}", f"is of type {_type_name(runtime)}, not a runtime name", "pass 'auto' or a runtime name"
+        )
     if isolate is not None and not isinstance(isolate, bool):
-        raise ConfigError(f"isolate={_show(isolate)}", f"is of type {_type_name(isolate)}", "pass True, False or None (on for the Edge TPU)")
+        raise ConfigError(
+            f"isolate={_show(isolate)}", f"is of type {_type_name(isolate)}", "pass True, False or None (on for the Edge TPU)"
+        )
     if overrides is None:
         return
     fields = getattr(overrides, "__dataclass_fields__", None)
     if fields is None or type(overrides).__name__ != "SpecOverrides":
         raise ConfigError(
-            f"overrides={_show(overrides)}", f"is of type {_type_name(overrides)}", "pass edge_classifier.SpecOverrides(mean=..., std=...)"
+            f"overrides={_show(overrides)}",
+            f"is of type {_type_name(overrides)}",
+            "pass edge_classifier.SpecOverrides(mean=..., std=...)",
         )
     for field_name in ("mean", "std", "resize", "crop_fraction", "color_order", "label_offset"):
         if field_name in fields:

@@ -39,8 +39,7 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     warnings.warn(
-        f"edge_classifier.pipeline is deprecated and will be removed in the next release: "
-        f"import {name} from {module.__name__}",
+        f"edge_classifier.pipeline is deprecated and will be removed in the next release: import {name} from {module.__name__}",
         DeprecationWarning,
         stacklevel=2,
     )

@@ -14,15 +14,15 @@ __all__ = ["Classification", "class_scores", "classes_from_scores", "dequantize"
 def dequantize(raw: np.ndarray, scale: float, zero_point: int) -> np.ndarray:
     """Float values of a quantized tensor; float tensors (scale 0) pass through as float32."""
     if scale == 0:
-        return raw.astype(np.float32, copy=False)
-    return (raw.astype(np.float32) - np.float32(zero_point)) * np.float32(scale)
+        return np.asarray(raw, dtype=np.float32)
+    return np.asarray((raw.astype(np.float32) - np.float32(zero_point)) * np.float32(scale), dtype=np.float32)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Numerically stable softmax over the last axis."""
     shifted = logits - np.max(logits, axis=-1, keepdims=True)
     e = np.exp(shifted)
-    return (e / np.sum(e, axis=-1, keepdims=True)).astype(np.float32)
+    return np.asarray(e / np.sum(e, axis=-1, keepdims=True), dtype=np.float32)
 
 
 def class_scores(raw_output: np.ndarray, spec: ModelSpec, scale: float, zero_point: int) -> np.ndarray:

@@ -34,6 +34,7 @@ __all__ = [
     "PreparedPhoto",
     "Target",
     "available_cores",
+    "check_jobs",
     "default_jobs",
     "frame_photo",
     "ordered_map",
@@ -71,11 +72,17 @@ def check_jobs(jobs: int) -> int:
         ConfigError: anything else.
     """
     if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise ConfigError(f"jobs={jobs!r}", "is not a whole number of at least 1", f"pass 1..{available_cores()} (default: the cores the interpreter leaves free)")
+        raise ConfigError(
+            f"jobs={jobs!r}",
+            "is not a whole number of at least 1",
+            f"pass 1..{available_cores()} (default: the cores the interpreter leaves free)",
+        )
     return jobs
 
 
-def ordered_map(work: Callable[[T], R], items: Iterable[T], *, jobs: int, ahead: int | None = None) -> Iterator[tuple[T, R | EdgeClassifierError]]:
+def ordered_map(
+    work: Callable[[T], R], items: Iterable[T], *, jobs: int, ahead: int | None = None
+) -> Iterator[tuple[T, R | EdgeClassifierError]]:
     """``work(item)`` for each item in ``jobs`` threads, yielded in the items' order as ``(item, result)``.
 
     An :class:`EdgeClassifierError` raised by ``work`` is yielded as that item's result (the caller counts and names
@@ -94,7 +101,9 @@ def ordered_map(work: Callable[[T], R], items: Iterable[T], *, jobs: int, ahead:
     check_jobs(jobs)
     limit = 2 * jobs if ahead is None else ahead
     if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-        raise ConfigError(f"ahead={ahead!r}", "is not a whole number of at least 1", "pass at least 1, or None for twice the jobs")
+        raise ConfigError(
+            f"ahead={ahead!r}", "is not a whole number of at least 1", "pass at least 1, or None for twice the jobs"
+        )
     return _ordered(work, iter(items), jobs, limit)
 
 
@@ -225,7 +234,8 @@ def predict_photos(
     spent while the model ran on an earlier photo.
 
     Yields:
-        (path, Prediction) per photo, or (path, error) for one that cannot be read, in the order of ``paths``.
+        (path, Prediction) per photo, or (path, error) for one that cannot be read or classified, in the order of
+        ``paths`` (as a loop over ``predict(path)`` that catches :class:`EdgeClassifierError` would).
 
     Raises:
         ConfigError: ``jobs`` below 1.
@@ -236,7 +246,11 @@ def predict_photos(
         if photo.error is not None:
             yield photo.path, photo.error
             continue
-        pred = classifier.predict_framed(photo.pixels[0])
+        try:
+            pred = classifier.predict_framed(photo.pixels[0])
+        except EdgeClassifierError as exc:  # the model failed on this photo: reported for it, the rest go on
+            yield photo.path, exc
+            continue
         pred.timings["decode"] = photo.decode_seconds
         pred.timings["frame"] = photo.frame_seconds[0]
         yield photo.path, pred

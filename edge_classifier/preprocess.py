@@ -65,7 +65,11 @@ def _check_min_size(min_size: Any) -> tuple[int, int] | None:
     ok = isinstance(min_size, (tuple, list)) and len(min_size) == 2
     ok = ok and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) and v > 0 for v in min_size)
     if not ok:
-        raise ConfigError(f"min_size={min_size!r}", "is not a (width, height) pair of positive integers", "pass e.g. min_source_size(spec), or None for full resolution")
+        raise ConfigError(
+            f"min_size={min_size!r}",
+            "is not a (width, height) pair of positive integers",
+            "pass e.g. min_source_size(spec), or None for full resolution",
+        )
     return int(min_size[0]), int(min_size[1])
 
 
@@ -232,7 +236,11 @@ def to_rgb8(arr: np.ndarray, *, bgr: bool = False, name: str = "image array") ->
         out = (arr >> 8).astype(np.uint8)
     elif arr.dtype in (np.int32, np.uint32, np.int64):
         if int(arr.min()) < 0 or int(arr.max()) > 65535:
-            raise ImageError(name, f"has integer values from {int(arr.min())} to {int(arr.max())}", "pass 8- or 16-bit pixel values (0..255 or 0..65535)")
+            raise ImageError(
+                name,
+                f"has integer values from {int(arr.min())} to {int(arr.max())}",
+                "pass 8- or 16-bit pixel values (0..255 or 0..65535)",
+            )
         peak = 65535 if int(arr.max()) > 255 else 255
         out = (np.clip(arr, 0, peak) * (255.0 / peak) + 0.5).astype(np.uint8)
     elif np.issubdtype(arr.dtype, np.floating):
@@ -260,8 +268,17 @@ def as_rgb_frame(frame: Any, *, bgr: bool = False, name: str = "frame") -> np.nd
         ImageError: not an array, empty, the wrong shape or dtype, or non-finite values.
     """
     if not isinstance(frame, np.ndarray):
-        raise ImageError(f"{name} ({type(frame).__name__})", "is not a numpy array", "pass an HxWx3 uint8 array (RGB, or BGR with bgr=True)")
-    if frame.dtype == np.uint8 and frame.ndim == 3 and frame.shape[2] == 3 and frame.shape[0] > 0 and frame.shape[1] > 0 and not bgr:
+        raise ImageError(
+            f"{name} ({type(frame).__name__})", "is not a numpy array", "pass an HxWx3 uint8 array (RGB, or BGR with bgr=True)"
+        )
+    if (
+        frame.dtype == np.uint8
+        and frame.ndim == 3
+        and frame.shape[2] == 3
+        and frame.shape[0] > 0
+        and frame.shape[1] > 0
+        and not bgr
+    ):
         return frame if frame.flags.c_contiguous else np.ascontiguousarray(frame)
     return to_rgb8(frame, bgr=bgr, name=name)
 
@@ -287,7 +304,9 @@ def _float_to_uint8(arr: np.ndarray, name: str) -> np.ndarray:
     return np.asarray(np.clip(arr * gain + 0.5, 0, 255), dtype=np.uint8)
 
 
-def crop_box(height: int, width: int, target_h: int, target_w: int, mode: str, crop_fraction: float = 1.0) -> tuple[int, int, int, int]:
+def crop_box(
+    height: int, width: int, target_h: int, target_w: int, mode: str, crop_fraction: float = 1.0
+) -> tuple[int, int, int, int]:
     """The (top, left, height, width) region of a frame that the model sees.
 
     ``center_crop`` takes the largest centred region with the model's aspect ratio, scaled by ``crop_fraction``

@@ -14,7 +14,23 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 MASK = "***"
 # Query parameters whose values are credentials in the services people point cameras and webhooks at.
-SECRET_KEYS = frozenset({"password", "pass", "passwd", "pwd", "token", "access_token", "auth", "key", "api_key", "apikey", "secret", "sig", "signature"})
+SECRET_KEYS = frozenset(
+    {
+        "password",
+        "pass",
+        "passwd",
+        "pwd",
+        "token",
+        "access_token",
+        "auth",
+        "key",
+        "api_key",
+        "apikey",
+        "secret",
+        "sig",
+        "signature",
+    }
+)
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]*://[^\s'\"<>]+")
 
 

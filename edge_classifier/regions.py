@@ -22,7 +22,7 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -31,7 +31,18 @@ from .preprocess import fit_to_spec
 from .spec import ModelSpec
 from .states import UNKNOWN
 
-__all__ = ["DEFAULT_FRAMING", "DEFAULT_THRESHOLD", "FRAMINGS", "Box", "Region", "frame_region", "parse_box", "pixel_box", "region_spec"]
+__all__ = [
+    "regions_from",
+    "DEFAULT_FRAMING",
+    "DEFAULT_THRESHOLD",
+    "FRAMINGS",
+    "Box",
+    "Region",
+    "frame_region",
+    "parse_box",
+    "pixel_box",
+    "region_spec",
+]
 
 #: How a region's crop is fitted to the model: ``model`` is the model's own framing (its spec).
 FRAMINGS: tuple[str, ...] = ("stretch", "center_crop", "letterbox", "model")
@@ -51,7 +62,9 @@ def _number(value: Any, where: str) -> float:
         raise ConfigError(where, f"{value!r} is not a number", "write the box as x, y, w, h: four numbers")
     v = float(value)
     if not math.isfinite(v) or v < 0:
-        raise ConfigError(where, f"{value!r} is not a finite number >= 0", "write the box as x, y, w, h with x, y >= 0 and w, h > 0")
+        raise ConfigError(
+            where, f"{value!r} is not a finite number >= 0", "write the box as x, y, w, h with x, y >= 0 and w, h > 0"
+        )
     return v
 
 
@@ -99,7 +112,9 @@ def _states(value: Any, where: str) -> dict[str, tuple[str, ...]] | None:
         return None
     if not isinstance(value, Mapping) or not value:
         raise ConfigError(
-            f"{where}: states", f"{value!r} is not a table of state names", 'write states = { open = ["sliding door"], shut = ["stone wall"] }'
+            f"{where}: states",
+            f"{value!r} is not a table of state names",
+            'write states = { open = ["sliding door"], shut = ["stone wall"] }',
         )
     out: dict[str, tuple[str, ...]] = {}
     for name, entries in value.items():
@@ -112,7 +127,9 @@ def _states(value: Any, where: str) -> dict[str, tuple[str, ...]] | None:
         items = (entries,) if isinstance(entries, str) else entries
         if not isinstance(items, Sequence) or not items or not all(isinstance(e, str) and e.strip() for e in items):
             raise ConfigError(
-                f"{where}: states.{name}", f"{entries!r} is not a list of labels", 'list labels or built-in groups: ["bird"], ["sliding door"]'
+                f"{where}: states.{name}",
+                f"{entries!r} is not a list of labels",
+                'list labels or built-in groups: ["bird"], ["sliding door"]',
             )
         out[name.strip()] = tuple(e.strip() for e in items)
     return out
@@ -149,8 +166,8 @@ class Region:
     """
 
     name: str
-    box: Box
-    states: Mapping[str, tuple[str, ...]] | None = None
+    box: Box | Sequence[float] | str
+    states: Mapping[str, Sequence[str]] | None = None
     threshold: float = DEFAULT_THRESHOLD
     thresholds: Mapping[str, float] | None = None
     model: Any = field(default=None, compare=False)
@@ -171,7 +188,9 @@ class Region:
         object.__setattr__(self, "threshold", _fraction(self.threshold, f"{where}: threshold"))
         if self.thresholds is not None:
             if not isinstance(self.thresholds, Mapping):
-                raise ConfigError(f"{where}: thresholds", f"{self.thresholds!r} is not a table", "write thresholds = { open = 0.7 }")
+                raise ConfigError(
+                    f"{where}: thresholds", f"{self.thresholds!r} is not a table", "write thresholds = { open = 0.7 }"
+                )
             per = {str(k): _fraction(v, f"{where}: thresholds.{k}") for k, v in self.thresholds.items()}
             if self.states is None or set(per) - set(self.states):
                 bad = sorted(set(per) - set(self.states or {}))
@@ -185,6 +204,8 @@ class Region:
             raise ConfigError(f"{where}: framing", f"{self.framing!r} is not a framing", f"use one of {', '.join(FRAMINGS)}")
         if self.hysteresis is not None and (isinstance(self.hysteresis, bool) or not isinstance(self.hysteresis, int)):
             raise ConfigError(f"{where}: hysteresis", f"{self.hysteresis!r} is not a whole number of frames", "use e.g. 3")
+        if self.smoothing is not None and (isinstance(self.smoothing, bool) or not isinstance(self.smoothing, (int, float))):
+            raise ConfigError(f"{where}: smoothing", f"{self.smoothing!r} is not a number", "use 0 (off) up to 0.9 (heavy)")
 
     @classmethod
     def parse(cls, text: str, **fields: Any) -> Region:
@@ -196,12 +217,50 @@ class Region:
         name, sep, box = text.partition("=")
         if not sep:
             raise ConfigError(f"--region {text!r}", "has no '='", "write it as NAME=x,y,w,h, e.g. feeder=0.55,0.20,0.30,0.40")
-        return cls(name.strip(), box, **fields)  # type: ignore[arg-type]  # the string is parsed in __post_init__
+        return cls(name.strip(), box, **fields)
+
+    @property
+    def xywh(self) -> Box:
+        """The box as parsed: x, y, width, height (fractions, or pixels when :attr:`in_pixels`)."""
+        return cast(Box, self.box)
 
     @property
     def in_pixels(self) -> bool:
         """True when the box is in pixels (a value above 1), False for fractions of the frame."""
-        return max(self.box) > 1
+        return max(self.xywh) > 1
+
+
+def regions_from(values: Sequence[str | Mapping[str, Any]], where: str = "--region") -> tuple[Region, ...]:
+    """Regions from the command line's ``NAME=x,y,w,h`` texts and a config file's ``[[region]]`` tables.
+
+    A table's keys are :class:`Region`'s fields; ``model`` is a path.
+
+    Raises:
+        ConfigError: a table without a name or box, a model that is not a path, or any of :class:`Region`'s
+            errors; each names ``where`` and the region.
+    """
+    out: list[Region] = []
+    for i, value in enumerate(values, 1):
+        try:
+            if isinstance(value, str):
+                out.append(Region.parse(value))
+                continue
+            table = dict(value)
+            for key in ("name", "box"):
+                if key not in table:
+                    raise ConfigError(
+                        f"region {i}",
+                        f"has no {key}",
+                        'give each [[region]] a name and a box: name = "door", box = [0.1, 0.05, 0.3, 0.6]',
+                    )
+            if "model" in table and not isinstance(table["model"], str):
+                raise ConfigError(
+                    f"region {table['name']!r}: model", f"{table['model']!r} is not a path", 'write model = "door.tflite"'
+                )
+            out.append(Region(**table))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc.thing}", exc.cause, exc.fix) from None
+    return tuple(out)
 
 
 def pixel_box(region: Region, width: int, height: int) -> tuple[int, int, int, int]:
@@ -210,16 +269,18 @@ def pixel_box(region: Region, width: int, height: int) -> tuple[int, int, int, i
     Raises:
         ConfigError: the box reaches outside the frame, or is less than a pixel wide or high at this size.
     """
-    x, y, w, h = region.box
+    x, y, w, h = region.xywh
     if region.in_pixels:
         px, py, pw, ph = int(x), int(y), int(w), int(h)
     else:
         # Edges are rounded, not sizes, so two boxes that touch as fractions still touch in pixels.
         px, py = round(x * width), round(y * height)
         pw, ph = round((x + w) * width) - px, round((y + h) * height) - py
-    where = f"region {region.name!r}: box {','.join(f'{v:g}' for v in region.box)}"
+    where = f"region {region.name!r}: box {','.join(f'{v:g}' for v in region.xywh)}"
     if pw < 1 or ph < 1:
-        raise ConfigError(where, f"is less than one pixel {'wide' if pw < 1 else 'high'} in a {width}x{height} frame", "make the box larger")
+        raise ConfigError(
+            where, f"is less than one pixel {'wide' if pw < 1 else 'high'} in a {width}x{height} frame", "make the box larger"
+        )
     if px + pw > width or py + ph > height:
         raise ConfigError(
             where,

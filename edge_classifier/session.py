@@ -98,6 +98,10 @@ def run_pipeline(
     opts = options_from_keywords(options, deprecated, "run_pipeline")
     out = stats_file if stats_file is not None else sys.stderr
     loop = FrameLoop(classifier, source, opts)
+    for sink in sinks:  # a clip sink's pre-roll sees every captured frame, at the camera's rate
+        tap = getattr(sink, "on_capture", None)
+        if callable(tap):
+            loop.add_tap(tap)
     group = SinkGroup(sinks, queue_size)
     stats = LoopStats()
     run = RunStats(device=loop.device)
@@ -117,8 +121,7 @@ def run_pipeline(
                 group.write(result)
                 result.timings["sinks"] = time.perf_counter() - t0
                 stats.add({k: v for k, v in result.timings.items() if k != "wait"})
-                if result.event is not None:
-                    run.events += 1
+                run.events += len(result.events)  # the frame's label event and each region's state event
                 if group.stop_requested:
                     loop.stop(group.stop_reason)
                 now = time.monotonic()

@@ -141,7 +141,9 @@ class StateSmoother:
         ConfigError: smoothing outside [0, 1) or hysteresis below 1.
     """
 
-    def __init__(self, states: StateSet, labels: Callable[[int], str], region: str, *, smoothing: float = 0.0, hysteresis: int = 3) -> None:
+    def __init__(
+        self, states: StateSet, labels: Callable[[int], str], region: str, *, smoothing: float = 0.0, hysteresis: int = 3
+    ) -> None:
         self.states = states
         self.labels = labels
         self.region = region
@@ -161,7 +163,7 @@ class StateSmoother:
             self.score = float(state_scores[current]) if current >= 0 else float(np.max(state_scores))
         if change is None:
             return self.scores, None
-        previous, new = change
+        previous, new = change[0], leader
         return self.scores, StateEvent(
             region=self.region,
             state=self.states.name(new),

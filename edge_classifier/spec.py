@@ -149,7 +149,11 @@ def check_crop_fraction(value: Any) -> float:
         raise SpecError("crop_fraction", f"is {value!r}, not a number", "give a fraction in (0, 1], e.g. 0.875")
     f = float(value)
     if not 0.0 < f <= 1.0:  # also refuses NaN, which fails every comparison
-        raise SpecError("crop_fraction", f"is {f:g}, outside (0, 1]", "give a fraction in (0, 1]: 0.875 as ImageNet models are evaluated, 1.0 for the whole centre")
+        raise SpecError(
+            "crop_fraction",
+            f"is {f:g}, outside (0, 1]",
+            "give a fraction in (0, 1]: 0.875 as ImageNet models are evaluated, 1.0 for the whole centre",
+        )
     return f
 
 
@@ -161,13 +165,13 @@ def _short(v: Sequence[float]) -> str:
 
 def _triple(value: float | Sequence[float], name: str) -> tuple[float, float, float]:
     if isinstance(value, (int, float)):
-        return (float(value),) * 3  # type: ignore[return-value]
+        return (float(value), float(value), float(value))
     vals = tuple(float(x) for x in value)
     if len(vals) == 1:
-        return (vals[0],) * 3  # type: ignore[return-value]
+        return (vals[0], vals[0], vals[0])
     if len(vals) != 3:
         raise SpecError(name, f"needs 1 or 3 values, got {len(vals)}", f"give one number or three (R,G,B), e.g. {name}=127.5")
-    return vals  # type: ignore[return-value]
+    return (vals[0], vals[1], vals[2])
 
 
 def parse_labels(text: str, source: str) -> tuple[str, ...]:
@@ -319,7 +323,9 @@ def build_spec(
         try:
             embedded = json.loads(associated_files[SPEC_FILE].decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise SpecError(model_name, f"its embedded {SPEC_FILE} is not valid JSON ({exc})", "re-convert the model with edge-convert") from exc
+            raise SpecError(
+                model_name, f"its embedded {SPEC_FILE} is not valid JSON ({exc})", "re-convert the model with edge-convert"
+            ) from exc
 
     def pick(key: str, user: Any, inferred: Any) -> Any:
         if user is not None:
@@ -374,7 +380,9 @@ def build_spec(
     elif (found := _embedded_labels(associated_files)) is not None:
         origin["labels"] = "embedded"
         fname, text = found
-        labels, offset = fit_labels(parse_labels(text, f"{model_name}:{fname}"), num_outputs, f"{model_name}:{fname}", offset_hint)
+        labels, offset = fit_labels(
+            parse_labels(text, f"{model_name}:{fname}"), num_outputs, f"{model_name}:{fname}", offset_hint
+        )
     else:
         origin["labels"] = "none"
         # Without labels, the ImageNet convention still tells the offset: 1001 outputs = background first.

@@ -33,7 +33,8 @@ def _span(first: int, last: int) -> frozenset[int]:
 
 
 _CAR = frozenset({407, 436, 468, 511, 609, 627, 656, 661, 751, 817})  # ambulance ... sports car (WordNet "car")
-_TRUCK = frozenset({555, 569, 675, 717, 734, 864, 867})  # fire engine, garbage truck, moving van, pickup, police van, tow, trailer
+# fire engine, garbage truck, moving van, pickup, police van, tow truck, trailer truck
+_TRUCK = frozenset({555, 569, 675, 717, 734, 864, 867})
 _BUS = frozenset({654, 779, 874})  # minibus, school bus, trolleybus
 _BIKE = frozenset({444, 665, 670, 671})  # tandem, moped, motor scooter, mountain bike
 _BOAT = frozenset({403, 472, 484, 510, 554, 576, 625, 628, 724, 780, 814, 833, 871, 914})  # carrier ... yawl
@@ -49,7 +50,8 @@ BUILTIN_GROUPS: Mapping[str, frozenset[int]] = {
     "dog": _span(151, 268),  # Chihuahua ... Mexican hairless: the 118 breeds (wolves and foxes are not dogs)
     "cat": _span(281, 285),  # domestic cats: tabby, tiger cat, Persian, Siamese, Egyptian cat
     "wild_cat": _span(286, 293),  # cougar, lynx and the big cats (leopard ... cheetah)
-    "bird": _span(7, 24) | _span(80, 100) | _span(127, 146),  # cock ... great grey owl, grouse ... black swan, storks ... albatross
+    # cock ... great grey owl; black grouse ... black swan; white stork ... albatross
+    "bird": _span(7, 24) | _span(80, 100) | _span(127, 146),
     "fish": _span(0, 6) | _span(389, 397),  # tench ... stingray, barracouta ... puffer
     "insect": _span(300, 326),  # beetles, flies, bees, ants, grasshoppers ... butterflies
     "car": _CAR,
@@ -181,7 +183,9 @@ def compile_states(
     if states is None:
         if per:
             raise ConfigError(
-                f"{where}: thresholds", "are given per state, but no states are named", "add states = { name = [labels] }, or use threshold alone"
+                f"{where}: thresholds",
+                "are given per state, but no states are named",
+                "add states = { name = [labels] }, or use threshold alone",
             )
         return StateSet(names=tuple(labels), members=None, thresholds=np.array([threshold], dtype=np.float32))
     index: dict[str, list[int]] = {}
@@ -208,8 +212,6 @@ def compile_states(
         members.append(np.array(sorted(ids), dtype=np.int64))
     unknown_keys = sorted(set(per) - set(states))
     if unknown_keys:
-        raise ConfigError(
-            f"{where}: thresholds.{unknown_keys[0]}", "names no state", f"use one of {', '.join(states)}"
-        )
+        raise ConfigError(f"{where}: thresholds.{unknown_keys[0]}", "names no state", f"use one of {', '.join(states)}")
     values = np.array([per.get(name, threshold) for name in states], dtype=np.float32)
     return StateSet(names=tuple(states), members=tuple(members), thresholds=values)

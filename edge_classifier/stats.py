@@ -61,7 +61,7 @@ class LogHistogram:
 
 @dataclass
 class RunStats:
-    """What a run did, returned by :func:`edge_classifier.pipeline.run_pipeline`.
+    """What a run did, returned by :func:`edge_classifier.session.run_pipeline`.
 
     Attributes:
         frames: frames classified.

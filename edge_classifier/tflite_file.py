@@ -157,7 +157,9 @@ def read_model_bytes(path: str | Path) -> bytes:
     """
     p = Path(path)
     if not p.exists():
-        raise ModelError(str(p), "no such model file", "check the path (edge-classifier uses its bundled model when no model is given)")
+        raise ModelError(
+            str(p), "no such model file", "check the path (edge-classifier uses its bundled model when no model is given)"
+        )
     if p.is_dir():
         raise ModelError(str(p), "is a directory, not a .tflite file", "pass the path of the .tflite file itself")
     try:
@@ -244,9 +246,18 @@ def tensor_data(data: bytes, tensor: TensorInfo) -> Any:
     import numpy as np
 
     dtypes = {
-        "float32": np.float32, "float16": np.float16, "float64": np.float64, "int8": np.int8, "uint8": np.uint8,
-        "int16": np.int16, "uint16": np.uint16, "int32": np.int32, "uint32": np.uint32, "int64": np.int64,
-        "uint64": np.uint64, "bool": np.bool_,
+        "float32": np.float32,
+        "float16": np.float16,
+        "float64": np.float64,
+        "int8": np.int8,
+        "uint8": np.uint8,
+        "int16": np.int16,
+        "uint16": np.uint16,
+        "int32": np.int32,
+        "uint32": np.uint32,
+        "int64": np.int64,
+        "uint64": np.uint64,
+        "bool": np.bool_,
     }
     if not tensor.is_constant or tensor.dtype not in dtypes:
         return None
@@ -322,9 +333,7 @@ def parse_model(data: bytes, name: str = "<model>") -> ModelFileInfo:
                     outputs=tuple(int(sg.Outputs(i)) for i in range(sg.OutputsLength())),
                 )
             )
-        metadata = tuple(
-            (model.Metadata(i).Name() or b"").decode("utf-8", "replace") for i in range(model.MetadataLength())
-        )
+        metadata = tuple((model.Metadata(i).Name() or b"").decode("utf-8", "replace") for i in range(model.MetadataLength()))
         version = int(model.Version())
     except (struct.error, TypeError, IndexError) as exc:
         # Only what the flatbuffers reader raises on bytes that end early or hold a wild offset is the
@@ -386,10 +395,7 @@ def _corrupt_cause(exc: BaseException, size: int) -> str:
         offset = int(m.group(1))
         if offset < 0 or offset >= 2**31:  # no flatbuffer is that large: a wild (or wrapped-around) offset
             return f"the model file is corrupt: an offset inside the flatbuffer points outside the file (to byte {offset})"
-        return (
-            f"the file ends at byte {size}, inside the flatbuffer (which reads at byte {offset}): "
-            "the file is truncated, or an offset inside it is corrupt"
-        )
+        return f"the model file is truncated or corrupt: it ends at byte {size}, inside the flatbuffer, which reads byte {offset}"
     if isinstance(exc, TypeError) and "bad number" in text:
         return f"the model file is corrupt: an offset inside the flatbuffer points outside the file ({text})"
     return f"the model file is truncated or corrupt: the flatbuffer cannot be read ({type(exc).__name__}: {text})"
@@ -448,7 +454,10 @@ def append_associated_files(data: bytes, files: dict[str, bytes]) -> bytes:
     buf.write(data)
     with zipfile.ZipFile(buf, mode="a", compression=zipfile.ZIP_DEFLATED) as zf:
         for name in sorted(merged):
-            zf.writestr(name, merged[name])
+            # A fixed timestamp: the same model and files give the same bytes (reproducible conversions).
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o600 << 16
+            zf.writestr(info, merged[name], compress_type=zipfile.ZIP_DEFLATED)
     return buf.getvalue()
 
 

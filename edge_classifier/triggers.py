@@ -100,6 +100,7 @@ class TriggerPlan:
         self.classified = [0] * n
         self._last: list[float | None] = [None] * n
         self._settling = [0] * n
+        self._chasing = [0] * n  # consecutive classifications run only because a change was pending
 
     def due(self, rgb: np.ndarray, t: float, boxes: Sequence[PixelBox], pending: Sequence[bool]) -> list[bool]:
         """Which targets to classify on this frame (call once per frame, then :meth:`done` for each one classified).
@@ -115,12 +116,19 @@ class TriggerPlan:
         out: list[bool] = []
         for i, box in enumerate(boxes):
             last = self._last[i]
-            due = last is None or pending[i] or (self.interval is not None and t - last >= self.interval - 1e-9)
+            due = last is None or (self.interval is not None and t - last >= self.interval - 1e-9)
             if mask is not None and self.detector is not None and self.detector.share(mask, box) >= self.min_area:
                 self._settling[i] = self.settle[i]
                 due = True
             elif self._settling[i] > 0:
                 self._settling[i] -= 1
+                due = True
+            if due:
+                self._chasing[i] = 0
+            elif pending[i] and self._chasing[i] < 2 * self.settle[i]:
+                # Follow a change through to its event, but not forever: a scene that flickers between two
+                # answers would otherwise be classified at frame rate; it waits for the next interval instead.
+                self._chasing[i] += 1
                 due = True
             out.append(due)
         return out

@@ -175,9 +175,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         fetched = fetch_coral(args.dest / "coral")
-        print(f"coral: {len(fetched)} file(s) fetched, {len(CORAL_FILES) + 1 - len(fetched)} already there, in {args.dest / 'coral'}")
+        print(
+            f"coral: {len(fetched)} file(s) fetched, {len(CORAL_FILES) + 1 - len(fetched)} already there, in {args.dest / 'coral'}"
+        )
         if args.insects:
-            print("insects: " + ("fetched" if fetch_insects(args.dest / "insects") else "already there") + f" in {args.dest / 'insects'}")
+            print(
+                "insects: "
+                + ("fetched" if fetch_insects(args.dest / "insects") else "already there")
+                + f" in {args.dest / 'insects'}"
+            )
     except FetchError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -49,7 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     from playwright.sync_api import sync_playwright
 
     with tempfile.TemporaryDirectory() as tmp, Classifier(CORAL / "mobilenet_v2_1.0_224_quant.tflite") as clf:
-        clip = write_clip(Path(tmp) / "scenes.avi", [(CORAL / name, round(s * FPS)) for name, s in SCENES], size=(640, 480), fps=FPS)
+        clip = write_clip(
+            Path(tmp) / "scenes.avi", [(CORAL / name, round(s * FPS)) for name, s in SCENES], size=(640, 480), fps=FPS
+        )
         sink = WebSink(WebOptions(port=0, camera="porch"), classifier=clf)
         run = threading.Thread(
             target=run_pipeline,

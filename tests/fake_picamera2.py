@@ -82,7 +82,13 @@ class Picamera2:
         if not self.is_open:
             raise RuntimeError("Camera not opened")
         main_cfg = {"format": "XBGR8888", "size": (1280, 720), **(main or {})}
-        return {"use_case": "video", "main": main_cfg, "lores": lores, "buffer_count": buffer_count, "controls": dict(controls or {})}
+        return {
+            "use_case": "video",
+            "main": main_cfg,
+            "lores": lores,
+            "buffer_count": buffer_count,
+            "controls": dict(controls or {}),
+        }
 
     def align_configuration(self, config: dict[str, Any]) -> None:
         """Round the main width up to a multiple of 32, as picamera2 does for hardware alignment."""

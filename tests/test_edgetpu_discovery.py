@@ -33,7 +33,14 @@ PLUGDEV = Identity(uid=1000, gids=frozenset({1000, 46}))
 
 @pytest.mark.parametrize(
     ("text", "kind", "index"),
-    [("edgetpu", None, None), ("usb", "usb", None), ("usb:1", "usb", 1), ("pci", "pci", None), ("PCI:0", "pci", 0), (":2", None, 2)],
+    [
+        ("edgetpu", None, None),
+        ("usb", "usb", None),
+        ("usb:1", "usb", 1),
+        ("pci", "pci", None),
+        ("PCI:0", "pci", 0),
+        (":2", None, 2),
+    ],
 )
 def test_parse_device_accepts_coral_strings(text: str, kind: str | None, index: int | None) -> None:
     req = parse_device(text)

@@ -75,5 +75,5 @@ def test_analysis_of_a_truncated_model_is_one_clean_error(tmp_path: Path, cut: f
     data = SOURCE.read_bytes()
     bad = tmp_path / "cut.tflite"
     bad.write_bytes(data[: int(len(data) * cut)])
-    with pytest.raises(ModelError, match="truncated or corrupt"):
+    with pytest.raises(ModelError, match="truncated or corrupt: it ends at byte"):
         analyze_model(bad)

@@ -89,7 +89,12 @@ def test_metrics_on_known_arrays() -> None:
 
 def _labelled(coral: Path, root: Path) -> Path:
     """Folders named the three ways: by WordNet id, by label, by class id."""
-    for folder, photos in {"n02124075": ["cat.bmp"], "macaw": ["parrot.jpg"], "19": ["bird.bmp"], "daisy": ["sunflower.bmp"]}.items():
+    for folder, photos in {
+        "n02124075": ["cat.bmp"],
+        "macaw": ["parrot.jpg"],
+        "19": ["bird.bmp"],
+        "daisy": ["sunflower.bmp"],
+    }.items():
         (root / folder).mkdir(parents=True)
         for p in photos:
             shutil.copy(coral / p, root / folder / p)
@@ -110,7 +115,11 @@ def _run(model: Path, data: Path, framings: list[str]) -> list:  # type: ignore[
 def test_a_labelled_folder_of_the_shared_photos(coral: Path, mnv2: Path, tmp_path: Path) -> None:
     data = _labelled(coral, tmp_path / "photos")
     results = _run(mnv2, data, ["model", "stretch", "center_crop:1.0/fast"])
-    assert [r.framing for r in results] == ["center_crop(0.875), Lanczos", "stretch, Lanczos", "center_crop(1), fast box+bilinear"]
+    assert [r.framing for r in results] == [
+        "center_crop(0.875), Lanczos",
+        "stretch, Lanczos",
+        "center_crop(1), fast box+bilinear",
+    ]
     for r in results:
         assert r.images == 4 and r.top1 == 1.0 and r.top5 == 1.0 and r.unreadable == 0 and not r.confused
         assert r.per_class["Egyptian cat"] == {"id": 285, "correct": 1, "total": 1, "accuracy": 1.0}
@@ -155,7 +164,9 @@ def test_bad_inputs(coral: Path, mnv2: Path, tmp_path: Path) -> None:
 def test_csv_rows_and_a_missing_file(coral: Path, tmp_path: Path) -> None:
     res = LabelResolver(LABELS, 1000)
     csv = tmp_path / "set.csv"
-    csv.write_text(f"path,label\n{coral / 'cat.bmp'},Egyptian cat\n{coral / 'parrot.jpg'},n01818515\nmissing.jpg,macaw\n", encoding="utf-8")
+    csv.write_text(
+        f"path,label\n{coral / 'cat.bmp'},Egyptian cat\n{coral / 'parrot.jpg'},n01818515\nmissing.jpg,macaw\n", encoding="utf-8"
+    )
     data = read_dataset(csv, res)
     assert [i.class_id for i in data.items] == [285, 88] and data.missing == [str(tmp_path / "missing.jpg")]
     csv.write_text("a.jpg,cat,extra\n", encoding="utf-8")

@@ -27,7 +27,19 @@ def _reference_box(h: int, w: int, th: int, tw: int, f: float) -> tuple[int, int
     return (h - ch) / 2, (w - cw) / 2, ch, cw  # type: ignore[return-value]
 
 
-SIZES = [(480, 640), (640, 480), (375, 500), (333, 501), (224, 224), (225, 223), (1, 1), (2, 3), (7, 1), (720, 1280), (1080, 1920)]
+SIZES = [
+    (480, 640),
+    (640, 480),
+    (375, 500),
+    (333, 501),
+    (224, 224),
+    (225, 223),
+    (1, 1),
+    (2, 3),
+    (7, 1),
+    (720, 1280),
+    (1080, 1920),
+]
 
 
 @pytest.mark.parametrize(("h", "w"), SIZES)

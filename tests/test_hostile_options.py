@@ -37,8 +37,27 @@ TEXTS: dict[str, list[str]] = {
     "int": [*NOT_NUMBERS, "1.5", "nan", "inf", "1e3", "-1", "0", "-5", HUGE_INT, f"-{HUGE_INT}"],
     "float": [*NOT_NUMBERS, "nan", "NaN", "inf", "-inf", "1e999", "-1e999", "-1", "-0", "2", "1e308", HUGE_INT],
     "floats": [*NOT_NUMBERS, ",", "1,2", "1,2,3,4", "nan", "1,nan,1", "inf", "-5", "0", "1e999,1,1", "a,b,c", "0,0,0"],
-    "size": ["", "0x0", "100000x100000", "-1x5", "axb", "1x", "x1", "1x1x1", "nanxnan", "1e3x1e3", "🙂x1", "640x480\n", "99999999999999999999x1"],
+    "size": [
+        "",
+        "0x0",
+        "100000x100000",
+        "-1x5",
+        "axb",
+        "1x",
+        "x1",
+        "1x1x1",
+        "nanxnan",
+        "1e3x1e3",
+        "🙂x1",
+        "640x480\n",
+        "99999999999999999999x1",
+    ],
     "str": ["", *CONTROL, "🙂", "a" * 10_000, "ünïcødé", " "],
+    "tables": [
+        "", "x", "feeder", "feeder=", "=0.1,0.1,0.5,0.5", "feeder=1,2,3", "feeder=a,b,c,d", "feeder=0,0,0,0",
+        "feeder=-1,0,1,1", "feeder=nan,0,1,1", "feeder=inf,0,1,1", "feeder=0.9,0.9,0.5,0.5", "feeder=1,1,0,10",
+        *(f"feed{c}er=0.1,0.1,0.5,0.5" for c in CONTROL), "🙂=0.1,0.1,0.5,0.5", "a" * 10_000,
+    ],
 }
 # The values the command line must refuse, whatever the rest of the table says (the issue's list).
 MUST_REFUSE = [
@@ -202,7 +221,9 @@ def test_valid_api_values_pass() -> None:
         (["--backend", "onnx"], "is not a known runtime"),
     ],
 )
-def test_classify_with_bad_values_exits_non_zero_without_a_traceback(mnv2: Path, coral: Path, args: list[str], message: str) -> None:
+def test_classify_with_bad_values_exits_non_zero_without_a_traceback(
+    mnv2: Path, coral: Path, args: list[str], message: str
+) -> None:
     res = subprocess.run(
         [sys.executable, "-m", "edge_classifier", "classify", str(coral / "cat.bmp"), "--model", str(mnv2), *args],
         capture_output=True, text=True, timeout=120, check=False,
@@ -212,3 +233,12 @@ def test_classify_with_bad_values_exits_non_zero_without_a_traceback(mnv2: Path,
 
 def test_every_error_type_raised_here_is_an_edge_classifier_error() -> None:
     assert issubclass(ConfigError, EdgeClassifierError) and issubclass(SpecError, EdgeClassifierError)
+
+
+@pytest.mark.parametrize("opt", [o for o in VALUED if o.example or o.choices], ids=lambda o: o.name)
+def test_good_values_still_pass(opt: Option) -> None:
+    """The other half of the property: refusing everything would pass the tests above."""
+    text = str(opt.choices[0]) if opt.choices else opt.example.strip("'")
+    result, stderr = _parse([_command(opt), f"{opt.flag}={text}"])
+    assert not isinstance(result, int), stderr
+    assert getattr(result, opt.dest) == check_value(opt, getattr(result, opt.dest)) is not None

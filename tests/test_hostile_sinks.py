@@ -151,16 +151,18 @@ def test_a_disk_full_from_the_start_leaves_no_broken_file(small_disk: Path) -> N
 def test_cli_record_onto_a_full_disk_exits_1_with_the_cause_and_a_playable_file(small_disk: Path, tmp_path: Path) -> None:
     noisy = tmp_path / "noisy.png"
     cv2.imwrite(str(noisy), cv2.cvtColor(noisy_result(0, (224, 224)).frame.rgb, cv2.COLOR_RGB2BGR))
-    clip = write_clip(tmp_path / "noisy.avi", [(noisy, 90)])  # compresses badly: fills the disk within the clip
+    clip = write_clip(tmp_path / "noisy.avi", [(noisy, 150)])  # compresses badly: fills the disk within the clip
     rec = small_disk / "rec.mp4"
-    fill(small_disk, room_needed(224, 224, 0) + 64 * 1024)  # about 20 of its frames (3 KiB each, on average)
+    # Room for about 10 of its frames (2-3 KiB each on average) beyond FFmpeg's 32 KiB buffer: the disk fills even
+    # when a busy machine makes the recorder drop half the frames.
+    fill(small_disk, room_needed(224, 224, 0) + 24 * 1024)
     p = cli_run("--source", str(clip), "--record", str(rec), "--stats-interval", "0", "-q")
     assert p.returncode == 1, p.stderr
     assert f"error: {rec}: the disk is full (ENOSPC)" in p.stderr and "fix: free some space" in p.stderr, p.stderr
     assert not any(name in p.stderr for name in INTERNAL_NAMES), p.stderr
     assert "cannot keep up" not in p.stderr
     frames = read_video(rec)[0]
-    assert 0 < frames < 90
+    assert 0 < frames < 150
 
 
 # --- 9. JSON lines onto a full disk -----------------------------------------------------------------------------------

@@ -70,7 +70,7 @@ def _reaped(pid: int) -> bool:
 
 def test_isolated_answers_like_in_process(coral: Path) -> None:
     with Classifier(coral / CPU_MODEL, device="cpu") as direct, Classifier(coral / CPU_MODEL, device="cpu", isolate=True) as iso:
-        assert "isolated in worker pid" in iso.backend.reason
+        assert "isolated in worker pid" in iso.runtime_info.reason
         for a, b in zip(_scores(direct, coral), _scores(iso, coral), strict=True):
             np.testing.assert_array_equal(a, b)
 
@@ -110,7 +110,7 @@ def test_auto_keeps_answering_after_the_worker_dies_and_gets_a_new_one(coral: Pa
         for a, b in zip(_scores(clf, coral), expected, strict=True):
             np.testing.assert_array_equal(a, b)
         assert backend.on_fallback and backend.failovers == 1
-        assert "lost" in clf.backend.reason and "killed by SIGKILL" in clf.backend.reason
+        assert "lost" in clf.runtime_info.reason and "killed by SIGKILL" in clf.runtime_info.reason
         assert _reaped(first_pid)
         deadline = time.monotonic() + 30
         while backend.on_fallback and time.monotonic() < deadline:  # retried after the 1 s back-off

@@ -32,6 +32,7 @@ LAYERS: dict[str, int] = {
     "edge_classifier.triggers": 55,
     "edge_classifier.evaluate": 55,
     "edge_classifier.classifier": 50,
+    "edge_classifier.sensor_classifier": 50,  # the AI Camera's FrameClassifier: answers come with the frames
     "edge_classifier.loop_options": 45,
     "edge_classifier.prefetch": 45,
     "edge_classifier.regions": 44,  # pure declarations and geometry: LoopOptions holds Regions
@@ -46,13 +47,24 @@ LAYERS: dict[str, int] = {
     "edge_classifier.backends.select": 30,
     "edge_classifier.backends.isolated": 25,
     "edge_classifier.backends.failover": 25,
+    "edge_classifier.backends.edgetpu": 30,  # deprecated aliases of select/local (one release)
+    "edge_classifier.backends.worker": 22,  # the worker process's side: imports only local, runtime, base, quiet
     "edge_classifier.backends.local": 20,
+    "edge_classifier.backends.hailo": 20,  # a .hef on a Hailo, in this process
+    "edge_classifier.backends.imx500": 20,  # an .rpk on the AI Camera's sensor
     "edge_classifier.backends.runtime": 15,
     "edge_classifier.backends.base": 15,
     "edge_classifier.backends.quiet": 10,
     "edge_classifier.edgetpu": 15,
+    "edge_classifier.hailo": 15,  # Hailo facts: HEF files, devices, HailoRT, diagnosis
+    "edge_classifier.imx500": 15,  # IMX500 facts: .rpk files, the sensor, firmware, diagnosis
+    # Deprecated aliases of backends.isolated/failover (one release): above what they re-export, imported by nothing.
+    "edge_classifier.edgetpu.worker": 35,
+    "edge_classifier.edgetpu.failover": 35,
     "edge_classifier.options": 10,
     "edge_classifier.tflite_file": 5,
+    "edge_classifier.sysfacts": 5,  # dpkg, kernel modules, device nodes, venvs: facts several probes share
+    "edge_classifier.sidecar": 5,  # labels and spec beside a .hef or .rpk
     "edge_classifier.errors": 5,
     "edge_classifier.stats": 5,
     "edge_classifier.redact": 5,
@@ -140,7 +152,7 @@ def test_no_import_cycle() -> None:
             if nxt not in edges:
                 continue
             if state.get(nxt) == 1:
-                cycles.append(" -> ".join([*stack[stack.index(nxt):], nxt]))
+                cycles.append(" -> ".join([*stack[stack.index(nxt) :], nxt]))
             elif nxt not in state:
                 visit(nxt)
         stack.pop()
@@ -157,7 +169,13 @@ def test_the_runtime_never_imports_tensorflow_or_the_converters() -> None:
     for path in sorted(PACKAGE.rglob("*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
             for name in names:
                 if name.split(".")[0] in ("tensorflow", "keras", "converters") or name.startswith("edge_classifier.convert"):
                     bad.append(f"{path.relative_to(REPO)}:{node.lineno} imports {name}")

@@ -103,7 +103,9 @@ def test_loop_publishes_label_events_status_and_discovery(clf: Classifier, clip2
         sink = MqttSink(
             parse_mqtt_url(f"{broker.url}/{TOPIC}", status_interval=0.2), backend="ai-edge-litert", model=clf.model_path.name
         )
-        stats = run_pipeline(clf, str(clip2), [sink], LoopOptions(smoothing=0.5, hysteresis=3), stats_interval=0, handle_signals=False)
+        stats = run_pipeline(
+            clf, str(clip2), [sink], LoopOptions(smoothing=0.5, hysteresis=3), stats_interval=0, handle_signals=False
+        )
         assert stats.frames == 60
         assert sub.wait_for(lambda: len(_labels(sub)) >= 2 and any(s["state"] == "offline" for s in sub.on(f"{TOPIC}/status")))
         time.sleep(0.3)  # nothing more may arrive

@@ -136,7 +136,9 @@ def test_old_pipeline_module_and_keywords_still_work_with_a_warning(clf: Classif
         from edge_classifier.pipeline import no_such_name  # noqa: F401
     # The loop's options as keywords: the old call form, same answer.
     with pytest.warns(DeprecationWarning, match=r"run_pipeline\(\.\.\., smoothing=, max_frames=\) is deprecated"):
-        stats = run_pipeline(clf, cat_parrot, [], smoothing=0.6, max_frames=45, stats_interval=0, stats_file=io.StringIO(), handle_signals=False)
+        stats = run_pipeline(
+            clf, cat_parrot, [], smoothing=0.6, max_frames=45, stats_interval=0, stats_file=io.StringIO(), handle_signals=False
+        )
     assert stats.frames == 45 and stats.events == 2
     with pytest.warns(DeprecationWarning, match=r"stream\(\.\.\., max_frames=\)"):
         assert len(list(stream(clf, cat_parrot, max_frames=2))) == 2
@@ -263,7 +265,9 @@ class FlakyAccelerator:
 def test_accelerator_lost_midrun_continues_when_the_classifier_still_answers(
     clf: Classifier, cat_parrot: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    stats = run_pipeline(FlakyAccelerator(clf, 10), cat_parrot, [], LoopOptions(max_frames=20), stats_file=io.StringIO(), handle_signals=False)
+    stats = run_pipeline(
+        FlakyAccelerator(clf, 10), cat_parrot, [], LoopOptions(max_frames=20), stats_file=io.StringIO(), handle_signals=False
+    )
     assert stats.frames == 20
     assert "accelerator lost" in caplog.text and "continuing on cpu" in caplog.text
 

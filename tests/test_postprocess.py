@@ -72,6 +72,9 @@ def test_build_spec_inference_and_overrides() -> None:
     assert s2.origin["mean"] == "user" and s2.std == (1.0, 2.0, 3.0) and not s2.pixels_pass_through
     with pytest.raises(SpecError, match="resize"):
         build_spec(**base, associated_files={}, model_name="m", overrides=SpecOverrides(resize="squash"))  # type: ignore[arg-type]
-    emb = {"edge_classifier_spec.json": b'{"mean": [1, 2, 3], "resize": "center_crop"}', "labels.txt": "\n".join(["x"] * 1000).encode()}
+    emb = {
+        "edge_classifier_spec.json": b'{"mean": [1, 2, 3], "resize": "center_crop"}',
+        "labels.txt": "\n".join(["x"] * 1000).encode(),
+    }
     s3 = build_spec(**base, associated_files=emb, model_name="m")  # type: ignore[arg-type]
     assert s3.mean == (1.0, 2.0, 3.0) and s3.resize == "center_crop" and s3.origin["labels"] == "embedded"

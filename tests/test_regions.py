@@ -149,7 +149,14 @@ def test_each_region_reports_its_states_with_events_at_the_known_frames(clf: Cla
     # One record per region per frame, each naming its region.
     assert len(records) == 240 and {r["region"] for r in records} == {"feeder", "door"}
     assert [r["frame"] for r in records if r["region"] == "door"] == list(range(120))
-    events = {name: [(r["frame"], r["event"]["previous_state"], r["event"]["state"]) for r in records if r["region"] == name and "event" in r] for name in ("feeder", "door")}
+    events = {
+        name: [
+            (r["frame"], r["event"]["previous_state"], r["event"]["state"])
+            for r in records
+            if r["region"] == name and "event" in r
+        ]
+        for name in ("feeder", "door")
+    }
     assert events == {"feeder": rc.FEEDER_EVENTS, "door": rc.DOOR_EVENTS}
     # The event names the best label inside the new state.
     feeder_labels = [r["event"]["label"] for r in records if r["region"] == "feeder" and "event" in r]
@@ -176,7 +183,9 @@ def test_without_states_the_labels_are_the_states_and_unknown_is_below_the_thres
     results = list(stream(clf, scene, LoopOptions(regions=(door,))))
     assert events_of(results) == {"door": [(2, None, "unknown"), (62, "unknown", "military uniform")]}
     last = results[-1].regions[0]
-    assert last.state == "military uniform" and last.score >= 0.85 and last.top is not None and last.top.label == "military uniform"
+    assert (
+        last.state == "military uniform" and last.score >= 0.85 and last.top is not None and last.top.label == "military uniform"
+    )
 
 
 def test_per_state_thresholds(clf: Classifier, scene: Path) -> None:
@@ -199,7 +208,7 @@ def test_a_region_may_run_its_own_model(clf: Classifier, scene: Path, coral: Pat
     feeder, door = two_regions()
     own = dataclasses.replace(feeder, model=coral / "tf2_mobilenet_v2_1.0_224_ptq.tflite")
     loop = FrameLoop(clf, scene, LoopOptions(regions=(own, door)))
-    region_clf = loop.regions[0].classifier
+    region_clf = loop.runners[0].classifier
     assert region_clf is not clf and "tf2_mobilenet" in str(getattr(region_clf, "model_path", ""))
     results = list(loop)
     assert events_of(results) == {"feeder": rc.FEEDER_EVENTS, "door": rc.DOOR_EVENTS}
@@ -219,7 +228,9 @@ def test_the_region_is_cut_from_the_full_frame_and_framed_by_its_own_framing(clf
     expected = fit_to_spec(frame[100:600, 600:900], dataclasses.replace(clf.spec, resize="stretch"))
     assert stretched.shape == (224, 224, 3) and np.array_equal(stretched, expected)
     cropped = frame_region(frame, box, region_spec(clf.spec, "center_crop"))
-    assert np.array_equal(cropped, fit_to_spec(frame[100 + 100 : 100 + 400, 600:900], dataclasses.replace(clf.spec, resize="stretch")))
+    assert np.array_equal(
+        cropped, fit_to_spec(frame[100 + 100 : 100 + 400, 600:900], dataclasses.replace(clf.spec, resize="stretch"))
+    )
     # The model's own framing (centre crop 0.875) is one choice among the four.
     own = frame_region(frame, box, region_spec(clf.spec, "model"))
     assert np.array_equal(own, fit_to_spec(frame[100:600, 600:900], clf.spec))

@@ -61,7 +61,17 @@ def test_large_groups_are_whole_wordnet_spans(labels: tuple[str, ...]) -> None:
     bird = BUILTIN_GROUPS["bird"]
     assert len(bird) == 59
     birds = first_names(labels, bird)
-    assert {"cock", "ostrich", "chickadee", "great grey owl", "black grouse", "macaw", "black swan", "white stork", "albatross"} <= birds
+    assert {
+        "cock",
+        "ostrich",
+        "chickadee",
+        "great grey owl",
+        "black grouse",
+        "macaw",
+        "black swan",
+        "white stork",
+        "albatross",
+    } <= birds
     # Just outside each span: a fish, a salamander, a centipede, a tusker, a hermit crab, a whale.
     for i in (6, 25, 79, 101, 126, 147):
         assert i not in bird, labels[i]
@@ -115,7 +125,10 @@ def test_the_best_state_passing_its_own_threshold_wins() -> None:
     assert states.decide(np.array([0.2, 0.7], np.float32)) == -1
     per_label = compile_states(None, labels, threshold=0.6)
     assert per_label.per_label and per_label.names == labels
-    assert per_label.decide(np.array([0.1, 0.7, 0.2], np.float32)) == 1 and per_label.decide(np.array([0.3, 0.4, 0.3], np.float32)) == -1
+    assert (
+        per_label.decide(np.array([0.1, 0.7, 0.2], np.float32)) == 1
+        and per_label.decide(np.array([0.3, 0.4, 0.3], np.float32)) == -1
+    )
 
 
 def test_synonyms_match_and_a_repeated_label_counts_all_its_classes(labels: tuple[str, ...]) -> None:
@@ -134,7 +147,9 @@ def test_synonyms_match_and_a_repeated_label_counts_all_its_classes(labels: tupl
         ({"a": ["shutt"]}, "custom", "did you mean 'shut'"),
     ],
 )
-def test_bad_states_are_one_config_error(states: dict[str, list[str]], labels_of: str, words: str, labels: tuple[str, ...]) -> None:
+def test_bad_states_are_one_config_error(
+    states: dict[str, list[str]], labels_of: str, words: str, labels: tuple[str, ...]
+) -> None:
     names = labels if labels_of == "imagenet" else ("open", "shut")
     with pytest.raises(ConfigError) as e:
         compile_states(states, names, threshold=0.5, where="region 'door'")

@@ -39,7 +39,20 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_run_video_to_jsonl_and_recording(clip: Path, tmp_path: Path) -> None:
     out, rec = tmp_path / "out.jsonl", tmp_path / "out.mp4"
-    p = cli("--model", MODEL, "--source", str(clip), "--jsonl", str(out), "--record", str(rec), "--max-frames", "25", "--smooth", "0.5")
+    p = cli(
+        "--model",
+        MODEL,
+        "--source",
+        str(clip),
+        "--jsonl",
+        str(out),
+        "--record",
+        str(rec),
+        "--max-frames",
+        "25",
+        "--smooth",
+        "0.5",
+    )
     assert p.returncode == 0, p.stderr
     records = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(records) == 25 and records[0]["classes"][0]["label"] == "Egyptian cat"

@@ -127,7 +127,9 @@ def test_render_unit_refuses_root_and_relative_paths() -> None:
 INJECTION = "x\nUser=root\nExecStartPre=+touch X"
 
 
-def test_a_config_folder_with_newlines_is_refused_and_nothing_is_written(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_config_folder_with_newlines_is_refused_and_nothing_is_written(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / INJECTION
     folder.mkdir()
     cfg = folder / "cam.toml"

@@ -26,7 +26,9 @@ CORAL = Path(__file__).resolve().parents[1].parent / "shared" / "testdata" / "co
 def make_result(index: int = 0, t: float = 0.0, label: str = "Egyptian cat", event: bool = False) -> Result:
     rgb = cv2.cvtColor(cv2.resize(cv2.imread(str(CORAL / "cat.bmp")), (320, 240)), cv2.COLOR_BGR2RGB)
     ev = LabelEvent(286, label, 0.8, None, None, index, t) if event else None
-    return Result(Frame(rgb, index, t, "test"), [Classification(286, label, 0.8)], np.zeros(1000, np.float32), {"inference": 0.01}, event=ev)
+    return Result(
+        Frame(rgb, index, t, "test"), [Classification(286, label, 0.8)], np.zeros(1000, np.float32), {"inference": 0.01}, event=ev
+    )
 
 
 def test_annotate_is_pure_and_draws_a_banner() -> None:

@@ -25,8 +25,10 @@ import pytest
 
 from edge_classifier import Classifier, sources
 from edge_classifier.errors import CameraTimeoutError, SourceError
-from edge_classifier.pipeline import run_pipeline, stream
+from edge_classifier.loop import stream
+from edge_classifier.loop_options import LoopOptions
 from edge_classifier.results import Result
+from edge_classifier.session import run_pipeline
 from edge_classifier.sinks import CallbackSink, JsonlSink
 from edge_classifier.sources.opencv import OpenCvSource, probe_stream_server, redact_url
 from tests.mjpeg_server import MjpegServer, jpeg_of
@@ -62,7 +64,9 @@ class LogWatch(logging.Handler):
                     return found
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    raise AssertionError(f"no log line with {text!r} within {timeout} s; got {[r.getMessage() for r in self.records]}")
+                    raise AssertionError(
+                        f"no log line with {text!r} within {timeout} s; got {[r.getMessage() for r in self.records]}"
+                    )
                 self._cond.wait(left)
 
     def messages(self) -> list[str]:
@@ -127,7 +131,7 @@ def free_port() -> int:
 def test_mjpeg_over_http_is_a_live_source_classified_end_to_end(clf: Classifier, server: MjpegServer) -> None:
     src = open_stream(server.url, read_timeout=3.0)
     assert isinstance(src, OpenCvSource) and src.kind == "stream" and src.live
-    results = list(stream(clf, src, max_frames=5))
+    results = list(stream(clf, src, LoopOptions(max_frames=5)))
     assert len(results) == 5
     assert [top(r) for r in results] == ["Egyptian cat"] * 5
     assert results[0].frame.rgb.shape == (224, 224, 3) and results[0].frame.source == server.url
@@ -142,7 +146,7 @@ def test_dropped_stream_reconnects_with_backoff_and_the_loop_resumes(
 ) -> None:
     src = open_stream(server.url, read_timeout=3.0, reconnect_timeout=20.0)
     port = server.port
-    gen = stream(clf, src, max_frames=400)
+    gen = stream(clf, src, LoopOptions(max_frames=400))
     try:
         before = [top(next(gen)) for _ in range(3)]
         assert before == ["Egyptian cat"] * 3
@@ -178,7 +182,7 @@ def test_stalled_stream_times_out_at_read_timeout_then_reconnects(
     clf: Classifier, server: MjpegServer, photos: dict[str, bytes], logs: LogWatch
 ) -> None:
     src = open_stream(server.url, read_timeout=1.0, reconnect_timeout=20.0)
-    gen = stream(clf, src, max_frames=400)
+    gen = stream(clf, src, LoopOptions(max_frames=400))
     try:
         assert top(next(gen)) == "Egyptian cat"
         server.show(photos["parrot"])
@@ -224,7 +228,7 @@ def test_stream_stalled_for_good_raises_camera_timeout_naming_the_url(
 def test_loop_stall_timeout_bounds_a_long_reconnect(clf: Classifier, server: MjpegServer) -> None:
     """The loop's own stall_timeout still ends a run whose source would keep retrying for a minute."""
     src = open_stream(server.url, read_timeout=1.0, reconnect_timeout=60.0)
-    gen = stream(clf, src, stall_timeout=2.0)
+    gen = stream(clf, src, LoopOptions(stall_timeout=2.0))
     assert top(next(gen)) == "Egyptian cat"
     server.stall()
     t0 = time.monotonic()
@@ -290,7 +294,7 @@ def test_undecodable_frames_are_skipped_and_counted_without_a_reconnect(
     clf: Classifier, server: MjpegServer, logs: LogWatch
 ) -> None:
     src = open_stream(server.url, read_timeout=3.0)
-    gen = stream(clf, src, max_frames=400)
+    gen = stream(clf, src, LoopOptions(max_frames=400))
     try:
         assert top(next(gen)) == "Egyptian cat"
         sent = server.parts_sent
@@ -306,7 +310,9 @@ def test_undecodable_frames_are_skipped_and_counted_without_a_reconnect(
     # FFmpeg cannot decode the part, OpenCV's read() answers False, the next part decodes: skipped, not a drop.
     assert src.decode_errors == 3 and src.reconnects == 0 and server.connections == 1
     assert set(labels) == {"Egyptian cat"}
-    assert any("could not be decoded and were skipped (3 so far)" in m or "(3 so far)" in m for m in logs.messages()), logs.messages()
+    assert any("could not be decoded and were skipped (3 so far)" in m or "(3 so far)" in m for m in logs.messages()), (
+        logs.messages()
+    )
 
 
 # --- the same stream through `edge-classifier run` -------------------------------------------------

@@ -61,7 +61,9 @@ def test_motion_gives_the_same_events_as_every_frame_with_far_fewer_invokes(clf:
     assert loop.skipped == 120 - len(moved)
 
 
-def test_every_classifies_on_the_stream_clock_and_confirms_a_change_at_frame_rate(clf: Classifier, coral: Path, tmp_path: Path) -> None:
+def test_every_classifies_on_the_stream_clock_and_confirms_a_change_at_frame_rate(
+    clf: Classifier, coral: Path, tmp_path: Path
+) -> None:
     clip = write_clip(tmp_path / "cat_parrot.avi", [(coral / "cat.bmp", 45), (coral / "parrot.jpg", 45)])
     loop = FrameLoop(clf, clip, LoopOptions(every=1.0))
     results = list(loop)
@@ -82,7 +84,11 @@ def test_motion_on_the_whole_frame(clf: Classifier, coral: Path, tmp_path: Path)
 def test_a_change_without_motion_is_caught_by_the_periodic_check(clf: Classifier, coral: Path, tmp_path: Path) -> None:
     # The door fades from the cat to the person over 3 s: no two frames differ enough to count as motion.
     left = rc.tiles(coral, [("bird.bmp", 180)])
-    right = rc.tiles(coral, [("cat.bmp", 30)]) + rc.fade(coral, "cat.bmp", "grace_hopper.bmp", 90) + rc.tiles(coral, [("grace_hopper.bmp", 60)])
+    right = (
+        rc.tiles(coral, [("cat.bmp", 30)])
+        + rc.fade(coral, "cat.bmp", "grace_hopper.bmp", 90)
+        + rc.tiles(coral, [("grace_hopper.bmp", 60)])
+    )
     clip = rc.write_tiles(tmp_path / "fade.avi", left, right)
     still = list(stream(clf, clip, LoopOptions(regions=regions(), motion=True)))  # recheck every 10 s: after the clip
     assert region_events(still)["door"] == [(2, "cat")]
@@ -106,3 +112,16 @@ def test_the_motion_detector_measures_change_inside_each_box(coral: Path) -> Non
     again = m.update(b)
     assert again is not None and not again.any()  # nothing moved since
     assert np.isclose(m.share(mask, (0, 0, 1280, 720)), mask.mean())
+
+
+def test_a_flickering_scene_is_not_chased_at_frame_rate(clf: Classifier, coral: Path, tmp_path: Path) -> None:
+    # The door alternates between the cat and the person every frame: a new state always leads, never confirmed.
+    cat, person = rc.tiles(coral, [("cat.bmp", 1)]), rc.tiles(coral, [("grace_hopper.bmp", 1)])
+    right = (cat + person) * 60
+    clip = rc.write_tiles(tmp_path / "flicker.avi", rc.tiles(coral, [("bird.bmp", 120)]), right)
+    loop = FrameLoop(clf, clip, LoopOptions(regions=regions()[1:], every=1.0))
+    results = list(loop)
+    door = classified(results, "door")
+    # Each second: the scheduled classification, then at most 2 x settle (6) more chasing the pending change.
+    assert door[:7] == list(range(7)) and len(door) <= 4 * 7
+    assert region_events(results) == {}  # nothing was ever confirmed

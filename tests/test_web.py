@@ -43,7 +43,21 @@ MODEL = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
 # Photos whose top-1 at 640x480 is stable and far above the rest (see tests/conftest.py EXPECTED).
 SCENES = (("cat.bmp", "Egyptian cat"), ("parrot.jpg", "macaw"), ("bird.bmp", "chickadee"))
 # The keys of the MQTT status message (edge_classifier.sinks.mqtt): /api/status must carry every one.
-MQTT_STATUS_KEYS = {"schema_version", "type", "camera", "time", "state", "fps", "frames", "label", "backend", "device", "model", "uptime_s", "dropped_messages"}
+MQTT_STATUS_KEYS = {
+    "schema_version",
+    "type",
+    "camera",
+    "time",
+    "state",
+    "fps",
+    "frames",
+    "label",
+    "backend",
+    "device",
+    "model",
+    "uptime_s",
+    "dropped_messages",
+}
 
 
 # --- fixtures and helpers ---------------------------------------------------------------------------------------
@@ -57,7 +71,9 @@ def clf() -> Iterator[Classifier]:
 def scenes_clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """cat 4 s, parrot 4 s, chickadee 12 s at 10 fps, 640x480 (played in real time, like a camera)."""
     path = tmp_path_factory.mktemp("web") / "scenes.avi"
-    return write_clip(path, [(CORAL / name, n) for (name, _), n in zip(SCENES, (40, 40, 120), strict=True)], size=(640, 480), fps=10)
+    return write_clip(
+        path, [(CORAL / name, n) for (name, _), n in zip(SCENES, (40, 40, 120), strict=True)], size=(640, 480), fps=10
+    )
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +103,9 @@ class StopSwitch:
 
 
 @contextlib.contextmanager
-def running(clf: Classifier, clip: Path, sink: WebSink, *, realtime: bool = True, smoothing: float = 0.5) -> Iterator[dict[str, Any]]:
+def running(
+    clf: Classifier, clip: Path, sink: WebSink, *, realtime: bool = True, smoothing: float = 0.5
+) -> Iterator[dict[str, Any]]:
     """run_pipeline(clip -> sink) in a thread; yields once the web view listens; ends the loop on exit.
 
     The source keeps its full frames (``full_frames``), as a run with a web view does: a viewer wants the whole
@@ -271,7 +289,9 @@ def test_parse_address_rejects_bad_values_with_the_fix(text: str) -> None:
 
 def test_loopback_is_127_slash_8_and_ipv6_1_only() -> None:
     assert all(is_loopback(h) for h in ("127.0.0.1", "127.0.0.2", "127.255.255.254", "::1", "localhost"))
-    assert not any(is_loopback(h) for h in ("0.0.0.0", "::", "", "192.168.1.20", "10.0.0.1", "camera.local", "::ffff:192.168.1.2"))
+    assert not any(
+        is_loopback(h) for h in ("0.0.0.0", "::", "", "192.168.1.20", "10.0.0.1", "camera.local", "::ffff:192.168.1.2")
+    )
 
 
 def test_a_network_address_without_a_password_is_refused_before_anything_binds() -> None:
@@ -305,7 +325,11 @@ def test_password_sources_and_their_errors_never_show_the_password(tmp_path: Pat
     empty = tmp_path / "empty.pass"
     empty.write_text("\n")
     errors = []
-    for opts in (WebOptions(password_file=str(empty)), WebOptions(password_file=str(tmp_path / "missing.pass")), WebOptions(password="")):
+    for opts in (
+        WebOptions(password_file=str(empty)),
+        WebOptions(password_file=str(tmp_path / "missing.pass")),
+        WebOptions(password=""),
+    ):
         with pytest.raises(ConfigError) as info:
             read_password(opts, environ={})
         errors.append(str(info.value))
@@ -314,7 +338,9 @@ def test_password_sources_and_their_errors_never_show_the_password(tmp_path: Pat
     assert secret not in caplog.text and all(secret not in e for e in errors)
 
 
-@pytest.mark.parametrize("opts", [WebOptions(max_fps=0), WebOptions(max_viewers=0), WebOptions(port=70000), WebOptions(stream_width=10)])
+@pytest.mark.parametrize(
+    "opts", [WebOptions(max_fps=0), WebOptions(max_viewers=0), WebOptions(port=70000), WebOptions(stream_width=10)]
+)
 def test_bad_limits_are_config_errors(opts: WebOptions) -> None:
     with pytest.raises(ConfigError):
         WebSink(opts, environ={})
@@ -414,7 +440,15 @@ def test_only_the_listed_paths_exist_and_requests_are_bounded(clf: Classifier, s
     with running(clf, scenes_clip, sink):
         port = sink.port
         wait_until(lambda: sink.state.frames > 0, 10, "the first frame")
-        for path in ("/page.html", "/web/page.html", "/../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd", "/api", "/api/status/x", "/index.html"):
+        for path in (
+            "/page.html",
+            "/web/page.html",
+            "/../../etc/passwd",
+            "/%2e%2e/%2e%2e/etc/passwd",
+            "/api",
+            "/api/status/x",
+            "/index.html",
+        ):
             assert get(port, path)[0] == 404, path
         assert raw_request(port, b"GET /" + b"a" * 5000 + b" HTTP/1.0\r\n\r\n").startswith(b"HTTP/1.0 414")
         assert raw_request(port, b"GET /api/status HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello").startswith(b"HTTP/1.0 413")
@@ -554,7 +588,9 @@ with Classifier(model) as clf:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_the_server_stops_with_the_loop_on_a_signal_and_frees_its_port(tmp_path: Path, scenes_clip: Path, sig: signal.Signals) -> None:
+def test_the_server_stops_with_the_loop_on_a_signal_and_frees_its_port(
+    tmp_path: Path, scenes_clip: Path, sig: signal.Signals
+) -> None:
     script = tmp_path / "child.py"
     script.write_text(CHILD)
     proc = subprocess.Popen(
@@ -612,7 +648,9 @@ def test_the_page_in_chromium_follows_the_scene(browser: Any, clf: Classifier, s
         assert anon.request.get(url).status == 401
         anon.close()
         # bypass_csp: Playwright's wait_for_function evaluates JavaScript, which the page's CSP forbids on purpose.
-        context = browser.new_context(http_credentials={"username": "me", "password": secret}, viewport={"width": 1000, "height": 800}, bypass_csp=True)
+        context = browser.new_context(
+            http_credentials={"username": "me", "password": secret}, viewport={"width": 1000, "height": 800}, bypass_csp=True
+        )
         page = context.new_page()
         assert page.goto(url).status == 200
         seen: list[str] = []
@@ -629,7 +667,9 @@ def test_the_page_in_chromium_follows_the_scene(browser: Any, clf: Classifier, s
         page.wait_for_function("() => document.querySelectorAll('#events li[data-seq] img').length >= 3", timeout=10_000)
         assert page.inner_text("#h-model") == MODEL.name and "cpu" in page.inner_text("#h-runtime")
         assert page.inner_text("#camera") == "porch" and page.inner_text("#conn") == "live"
-        page.wait_for_function("() => document.getElementById('line-fps').getAttribute('points').split(' ').length >= 3", timeout=10_000)
+        page.wait_for_function(
+            "() => document.getElementById('line-fps').getAttribute('points').split(' ').length >= 3", timeout=10_000
+        )
         page.screenshot(path=str(shot))
         # A phone: the page fits the screen's width (no sideways scrolling).
         phone = context.new_page()

@@ -76,7 +76,12 @@ def _write(path: Path, torch: types.ModuleType, tensors: dict[str, _Tensor], sto
 def test_an_honest_crafted_file_loads(tmp_path: Path, fake_torch: types.ModuleType) -> None:
     values = np.arange(12, dtype=np.float32)
     st = _Storage("0", 12)
-    path = _write(tmp_path / "ok.pth", fake_torch, {"w": _Tensor(st, 0, (3, 4), (4, 1)), "t": _Tensor(st, 1, (2, 2), (1, 4))}, {"0": values.tobytes()})
+    path = _write(
+        tmp_path / "ok.pth",
+        fake_torch,
+        {"w": _Tensor(st, 0, (3, 4), (4, 1)), "t": _Tensor(st, 1, (2, 2), (1, 4))},
+        {"0": values.tobytes()},
+    )
     sd = load_state_dict(path)
     np.testing.assert_array_equal(sd["w"], values.reshape(3, 4))
     np.testing.assert_array_equal(sd["t"], np.array([[1, 5], [2, 6]], np.float32))

@@ -74,7 +74,7 @@ class Backend:
     @property
     def input_dtype(self) -> str:
         """numpy name of the input tensor's dtype."""
-        return np.dtype(self.input_details["dtype"]).name
+        return str(np.dtype(self.input_details["dtype"]).name)
 
     @property
     def input_quantization(self) -> tuple[float, int]:
@@ -123,5 +123,5 @@ class Backend:
     def close(self) -> None:
         """Release the interpreter (and any delegate it holds)."""
         self._interpreter = None
-        self._input_view = None  # type: ignore[assignment]
-        self._output_view = None  # type: ignore[assignment]
+        self._input_view = None
+        self._output_view = None

@@ -202,7 +202,7 @@ class IsolatedBackend(Backend):
         """The shared input buffer (first batch item): write the frame here, then :meth:`invoke`."""
         if self._in is None:
             raise self._closed_error()
-        return self._in[0]
+        return np.asarray(self._in[0])
 
     def write_input(self, values: np.ndarray) -> None:
         """Copy one image into the shared input buffer."""

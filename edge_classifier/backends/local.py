@@ -95,7 +95,8 @@ def open_edgetpu(
         # The message is empty for most causes; probe the system to name the real one.
         raise diagnose_delegate_failure(exc, request, Snapshot.take(sysroot())) from exc
     try:
-        interp = create_interpreter(runtime, data, num_threads, [delegate])
+        # Not quiet: a libedgetpu built for another TF can crash the process right here, and its words must show.
+        interp = create_interpreter(runtime, data, num_threads, [delegate], quiet=False)
     except (RuntimeError, ValueError) as exc:
         err = diagnose_prepare_failure(exc, path)
         if err is not None:

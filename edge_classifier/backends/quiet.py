@@ -7,6 +7,10 @@ every captured line back to the real stderr except the ones in :data:`NOISE`. A 
 (``ERROR: ...`` before a failed load) therefore still reach the user, in order, on every path.
 
 At logging DEBUG (``-v -v``) nothing is redirected: the runtime's own words pass through as they are.
+Nor in the worker process (:func:`keep_everything`): its stderr is read by the parent, and if it dies
+while loading, the last words it wrote must still be there; held in the capture file they would die with it.
+For the same reason an Edge TPU delegate is bound without it (see :func:`.local.open_edgetpu`). A native
+crash inside a quiet CPU load loses what was captured; that crash is what ``isolate=True`` is for.
 """
 
 from __future__ import annotations
@@ -28,6 +32,13 @@ NOISE: frozenset[bytes] = frozenset({b"INFO: Created TensorFlow Lite XNNPACK del
 # window is held in the file and written out when it closes (late, never lost).
 _lock = threading.Lock()
 _inside = threading.local()
+_keep_everything = False
+
+
+def keep_everything() -> None:
+    """Hide nothing from now on in this process (for a process whose stderr another process reads)."""
+    global _keep_everything
+    _keep_everything = True
 
 
 def filter_noise(captured: bytes) -> bytes:
@@ -42,7 +53,7 @@ def quiet_runtime_chatter() -> Iterator[None]:
     Thread-safe (one redirect at a time, re-entrant in one thread) and exception-safe: fd 2 is restored,
     and the captured lines written out, however the block ends.
     """
-    if log.isEnabledFor(logging.DEBUG) or getattr(_inside, "active", False):
+    if _keep_everything or log.isEnabledFor(logging.DEBUG) or getattr(_inside, "active", False):
         yield
         return
     with _lock:

@@ -12,6 +12,7 @@ start-up chatter off stderr (see :mod:`.quiet`).
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -172,13 +173,19 @@ def default_threads() -> int:
 _UNRESOLVED = re.compile(r"unresolved custom op: ([^\s.]+)")
 
 
-def create_interpreter(runtime: Runtime, model: bytes, num_threads: int, delegates: list[Any] | None = None) -> Any:
-    """Create and allocate an interpreter, quietly; the runtime's own exceptions pass through unchanged.
+def create_interpreter(
+    runtime: Runtime, model: bytes, num_threads: int, delegates: list[Any] | None = None, *, quiet: bool = True
+) -> Any:
+    """Create and allocate an interpreter; the runtime's own exceptions pass through unchanged.
 
     The one place an interpreter is made: callers map the exceptions to the error that fits their case
     (:func:`make_interpreter` for the CPU, the Edge TPU diagnosis for a delegate).
+
+    Args:
+        quiet: hide the runtime's start-up chatter (see :mod:`.quiet`). Off where a native crash while
+            loading is a known risk (a delegate), so that its last words reach the terminal.
     """
-    with quiet_runtime_chatter():
+    with quiet_runtime_chatter() if quiet else contextlib.nullcontext():
         interp = runtime.interpreter_class(model_content=model, num_threads=num_threads, experimental_delegates=delegates or None)
         interp.allocate_tensors()
     return interp

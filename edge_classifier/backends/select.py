@@ -11,6 +11,14 @@ without ``_edgetpu``), warns once, and says why in ``BackendInfo.reason``.
 
 By default the Edge TPU interpreter runs in a worker process (``isolate``): libedgetpu aborts the
 whole process when a USB accelerator is lost mid-run, and a camera left unattended must survive that.
+
+Raspberry Pi's own accelerators are chosen here too, by the model file: a ``.hef`` runs on a Hailo
+(``device="auto"``, ``hailo`` or ``hailo:N``; on ``auto`` without a usable Hailo its CPU twin ``<name>.tflite``
+runs instead, with a warning), an ``.rpk`` on the AI Camera's IMX500 sensor (:func:`open_sensor`, for
+:class:`~edge_classifier.sensor_classifier.SensorClassifier`: the sensor classifies the frames it captures, so
+a plain Classifier cannot run one). A model asked to run on the wrong chip is one
+:class:`~edge_classifier.errors.WrongAcceleratorError`; a Hailo that cannot be used is one
+:class:`~edge_classifier.errors.HailoError` child naming the cause.
 """
 
 from __future__ import annotations
@@ -25,12 +33,17 @@ from typing import Any
 
 from ..edgetpu.diagnose import not_compiled_error, twin_missing_error, twin_path
 from ..edgetpu.discovery import parse_device
-from ..errors import EdgeTpuError, FallbackWarning
-from ..tflite_file import ModelFileInfo
+from ..errors import AcceleratorError, EdgeTpuError, FallbackWarning, WrongAcceleratorError
+from ..hailo import hef as _hef
+from ..imx500.rpk import is_rpk
+from ..sidecar import read_sidecar_spec, sidecar_files
+from ..tflite_file import ModelFileInfo, SubgraphInfo, append_associated_files
 from ..tflite_file import read_model as _read_model
 from . import runtime as _runtime
 from .base import Backend
 from .failover import FailoverBackend
+from .hailo import open_hailo
+from .imx500 import IMX500Sensor, open_imx500
 from .isolated import IsolatedBackend
 from .local import check_library, open_local
 from .worker import WorkerPlan
@@ -94,17 +107,21 @@ def open_backend(
         model_info: the parsed model (custom ops tell an Edge TPU model).
         model_path: the file's path, for messages and for finding a CPU twin.
         runtime: a runtime name to force, or None/``auto``.
-        device: ``auto``, ``cpu``, ``edgetpu`` or a Coral device string (``usb``, ``usb:0``, ``pci:0``, ``:0``).
+        device: ``auto``, ``cpu``, ``edgetpu``, a Coral device string (``usb``, ``usb:0``, ``pci:0``, ``:0``),
+            ``hailo`` or ``hailo:N``.
         num_threads: CPU threads; defaults to the cores this process may use.
         isolate: run the interpreter in a worker process (see :mod:`edge_classifier.backends.isolated`);
-            None: on for the Edge TPU, off for the CPU.
+            None: on for the Edge TPU, off for the CPU. A Hailo runs in this process.
 
     Returns:
         the backend, with the path, parsed info and bytes of the model file it actually loaded.
 
     Raises:
-        BackendUnavailableError, ModelError, EdgeTpuError: see the messages.
+        BackendUnavailableError, ModelError, EdgeTpuError, HailoError, WrongAcceleratorError: see the messages.
     """
+    kind = model_kind(model_path)
+    if kind != "tflite" or _accelerator_device(device):
+        return _open_accelerator(kind, model, model_info, model_path, runtime=runtime, device=device, num_threads=num_threads)
     rt, reason, notes = _runtime.select_runtime(runtime)
     threads = num_threads if num_threads and num_threads > 0 else _runtime.default_threads()
     if device == "cpu" or (device == "auto" and not model_info.is_edgetpu_compiled):
@@ -116,6 +133,160 @@ def open_backend(
             backend = _runtime.open_cpu(rt, model_path, threads, model=model, reason=why, notes=notes)
         return LoadedModel(backend, Path(model_path), model_info, model)
     return _open_edgetpu(rt, reason, notes, model, model_info, model_path, device=device, num_threads=threads, isolate=isolate)
+
+
+# --- Raspberry Pi's accelerators: Hailo (.hef) and the AI Camera's IMX500 (.rpk) ---------------------------
+_CORAL_DEVICES = ("edgetpu", "tpu", "usb", "pci")
+
+
+def model_kind(path: str | Path) -> str:
+    """``hef``, ``rpk`` or ``tflite``: which accelerator family a model file is for (by its name, else its first bytes)."""
+    if _hef.is_hef(path):
+        return "hef"
+    if is_rpk(path):
+        return "rpk"
+    return "tflite"
+
+
+def _accelerator_device(device: str) -> bool:
+    text = device.strip().lower()
+    return text == "imx500" or text == "hailo" or text.startswith("hailo:")
+
+
+def _coral_device(device: str) -> bool:
+    text = device.strip().lower()
+    return text.split(":")[0] in _CORAL_DEVICES or text.startswith(":")
+
+
+def sensor_model_error(model_path: str) -> WrongAcceleratorError:
+    """An ``.rpk`` handed to a Classifier: only the camera that captures the frames can run it."""
+    twin = Path(model_path).with_suffix(".tflite")
+    return WrongAcceleratorError(
+        model_path,
+        "is an IMX500 network: it runs on the AI Camera's sensor, on the frames that camera captures, not on images "
+        "given to a Classifier",
+        f"use SensorClassifier({Path(model_path).name!r}) and stream from 'picamera' (the CLI does this for "
+        f"`run --model {Path(model_path).name} --source picamera`), or classify with its CPU model {twin.name}",
+    )
+
+
+def read_any_model(path: str | Path) -> tuple[bytes, ModelFileInfo]:
+    """Read a model of any kind the Classifier loads: its bytes and parsed info.
+
+    A ``.tflite`` is parsed as usual. A ``.hef`` cannot be parsed without HailoRT, so its answer is the sidecar
+    files (labels, spec) packed as an associated-files archive, and a one-input, one-output stand-in for its graph:
+    the Classifier then builds its spec from the Hailo's tensors and the sidecar as it does for a ``.tflite``.
+
+    Raises:
+        ModelError: missing, unreadable or corrupt; SpecError/LabelsError for a bad sidecar.
+        WrongAcceleratorError: an ``.rpk``, which only the AI Camera's own frames can feed.
+    """
+    kind = model_kind(path)
+    if kind == "tflite":
+        return _read_model(path)
+    if kind == "rpk":
+        raise sensor_model_error(str(path))
+    size = _hef.check_hef(path)
+    # A HEF takes raw pixels (normalisation is compiled in), so a sidecar's mean/std must not re-normalise them.
+    files, sources = sidecar_files(path, drop=("mean", "std", "hailo_arch"))
+    for name, source in sources.items():
+        log.info("%s: %s from the sidecar %s", path, name, source)
+    data = append_associated_files(b"", files) if files else b""
+    stand_in = SubgraphInfo("hef", (), (), (0,), (0,))
+    return data, ModelFileInfo(str(path), size, 0, (stand_in,), (), tuple(files))
+
+
+def _open_accelerator(
+    kind: str,
+    model: bytes,
+    model_info: ModelFileInfo,
+    model_path: str,
+    *,
+    runtime: str | None,
+    device: str,
+    num_threads: int | None,
+) -> LoadedModel:
+    """A Hailo for a ``.hef`` (or its CPU twin on ``auto``); one WrongAcceleratorError for a model on the wrong chip."""
+    name = Path(model_path).name
+    text = device.strip().lower()
+    if kind == "rpk":
+        raise sensor_model_error(model_path)
+    if text == "imx500":
+        raise WrongAcceleratorError(
+            model_path,
+            "is not an IMX500 network: device='imx500' runs .rpk files on the AI Camera's sensor",
+            "convert it: `edge-convert convert <float model> --target imx500`, package it on the Pi with "
+            "`imx500-package -i packerOut.zip -o out/`, and pass the .rpk; or run this model with device='auto'",
+        )
+    if kind == "tflite":  # on a Hailo device string
+        raise WrongAcceleratorError(
+            model_path,
+            f"is a TFLite model, and device={device!r} runs only Hailo .hef files",
+            "take a precompiled .hef for your chip (Raspberry Pi's /usr/share/hailo-models, Hailo's model zoo); "
+            "compiling one needs Hailo's Dataflow Compiler (a vendor account); or run this model with device='auto'",
+        )
+    twin = _hef.twin_path(model_path)
+    if text == "cpu" or _coral_device(text):
+        where = "the CPU" if text == "cpu" else f"a Coral Edge TPU (device={device!r})"
+        have = f"pass its CPU model {twin.name}" if twin.is_file() else "pass a .tflite of the same network"
+        raise WrongAcceleratorError(
+            model_path,
+            f"is a Hailo HEF: it runs only on a Hailo accelerator, not on {where}",
+            f"use device='auto' or 'hailo' on a Hailo, or {have}"
+            + (" (compile it for the Edge TPU first)" if text != "cpu" else ""),
+        )
+    declared = _hef.normalise_chip(str(read_sidecar_spec(model_path).get("hailo_arch") or "")) or None
+    hef_chip = declared or _hef.target_from_name(model_path)
+    hailo_device = "hailo" if text == "auto" else text
+    why = f"the model is a .hef, compiled for the {_hef.CHIP_NAMES[hef_chip]}" if hef_chip else "the model is a .hef"
+    try:
+        backend: Backend = open_hailo(model_path, device=hailo_device, hef_chip=hef_chip, reason=why)
+    except AcceleratorError as exc:
+        if text != "auto":
+            raise
+        if not twin.is_file():
+            raise type(exc)(
+                exc.thing,
+                exc.cause,
+                f"{exc.fix}; or put its CPU model beside it as {twin.name}, which device='auto' then runs instead",
+            ) from exc
+        data, info = _read_model(twin)
+        rt, reason, notes = _runtime.select_runtime(runtime)
+        threads = num_threads if num_threads and num_threads > 0 else _runtime.default_threads()
+        message = f"Hailo not usable, running the CPU twin {twin.name} instead ({exc.thing}: {exc.cause})"
+        cpu = _runtime.open_cpu(rt, twin, threads, model=data, reason=f"{message}; {reason}", notes=notes)
+        _warn_once(model_path, message, exc.fix, stacklevel=5)
+        return LoadedModel(cpu, twin, info, data)
+    log.info("%s: %s", name, backend.info)
+    return LoadedModel(backend, Path(model_path), model_info, model)
+
+
+def open_sensor(model_path: str | Path, *, device: str = "auto") -> IMX500Sensor:
+    """Load an ``.rpk`` onto the AI Camera's IMX500 (for :class:`~edge_classifier.sensor_classifier.SensorClassifier`).
+
+    Args:
+        model_path: the ``.rpk``.
+        device: ``auto`` or ``imx500``.
+
+    Raises:
+        WrongAcceleratorError: not an ``.rpk``, or a device other than the IMX500.
+        ModelError, IMX500Error, SystemPackageHiddenError: see :func:`~edge_classifier.backends.imx500.open_imx500`.
+    """
+    path = str(model_path)
+    text = device.strip().lower()
+    if model_kind(path) != "rpk":
+        raise WrongAcceleratorError(
+            path,
+            "is not an IMX500 network (.rpk): the sensor runs only networks packaged for it",
+            "use Classifier for .tflite and .hef models; convert for the AI Camera with `edge-convert convert ... --target imx500`",
+        )
+    if text not in ("auto", "imx500"):
+        raise WrongAcceleratorError(
+            path,
+            f"is an IMX500 network, and device={device!r} is not the AI Camera",
+            "use device='auto' or 'imx500', or run the network's .tflite on that device",
+        )
+    return open_imx500(path, reason="the model is an .rpk")
 
 
 def _open_edgetpu(
@@ -176,15 +347,15 @@ def _open_twin(
     return LoadedModel(backend, twin, info, data)
 
 
-def _warn_once(key: str, message: str, fix: str) -> None:
+def _warn_once(key: str, message: str, fix: str, stacklevel: int = 6) -> None:
     """Once per model and process: the log gets the fix, the warning (shown at the caller's line) stays one line."""
     if key in _warned:
         log.info("%s", message)
         return
     _warned.add(key)
     log.warning("%s\n  fix: %s", message, fix)
-    # stacklevel 6: _open_twin, _open_edgetpu, open_backend, Classifier.__init__, the caller.
-    warnings.warn(message, FallbackWarning, stacklevel=6)
+    # stacklevel 6: _open_twin, _open_edgetpu, open_backend, Classifier.__init__, the caller (5 from _open_accelerator).
+    warnings.warn(message, FallbackWarning, stacklevel=stacklevel)
 
 
 def _with_failover(

@@ -5,8 +5,8 @@ as one JSON line; the worker loads the model with the in-process loader (:func:`
 and answers with the tensors' shapes. Then each frame is one byte each way (``I`` -> ``D``, or ``E``
 and a JSON error) while the pixels and scores sit in one shared memory segment the parent owns.
 
-This module imports only the in-process loader and the runtime: the worker never needs the policy
-that decided to start it.
+This module imports only the in-process loader and the runtime (and :mod:`.quiet`, to switch it off:
+the parent reads the worker's stderr): the worker never needs the policy that decided to start it.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .. import errors
 from ..errors import EdgeClassifierError, InferenceError
 from .base import Backend
 from .local import open_local
+from .quiet import keep_everything
 from .runtime import select_runtime
 
 LOAD_TIMEOUT_S = 90.0  # a USB accelerator stuck in its bootloader takes ~25 s to fail
@@ -103,7 +104,7 @@ def _attach(name: str) -> shared_memory.SharedMemory:
     from multiprocessing import resource_tracker
 
     register = resource_tracker.register
-    resource_tracker.register = lambda *_a, **_k: None  # type: ignore[assignment]
+    resource_tracker.register = lambda *_a, **_k: None
     try:
         return shared_memory.SharedMemory(name=name)
     finally:
@@ -113,6 +114,8 @@ def _attach(name: str) -> shared_memory.SharedMemory:
 def worker_main() -> int:
     """Entry point of the worker process (see :data:`WORKER_COMMAND`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The parent reads this stderr (to explain a death while loading, too): nothing is hidden or held back here.
+    keep_everything()
     # Keep the protocol channel private: anything a library prints to stdout goes to stderr instead.
     out = os.fdopen(os.dup(1), "wb", buffering=0)
     os.dup2(2, 1)

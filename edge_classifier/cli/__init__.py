@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..classifier import Classifier
 
 # Each module registers its subcommand; listed here so the order of --help is deliberate.
-SUBCOMMANDS: tuple[str, ...] = ("classify", "run", "service", "devices", "doctor", "bench")
+SUBCOMMANDS: tuple[str, ...] = ("classify", "evaluate", "run", "service", "devices", "doctor", "bench")
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -89,6 +89,13 @@ def classifier_from_args(args: argparse.Namespace) -> Classifier:
         color_order=args.color_order,
         label_offset=args.label_offset,
     )
+    from ..sensor_classifier import is_sensor_model, open_sensor_classifier
+
+    if is_sensor_model(args.model):  # an IMX500 .rpk: the AI Camera classifies its own frames
+        return open_sensor_classifier(  # type: ignore[return-value]
+            args.model, device=args.device, labels=args.labels, runtime=args.backend, num_threads=args.threads,
+            top_k=args.top_k, min_score=args.min_score, overrides=overrides,
+        )  # fmt: skip
     return Classifier(
         args.model,
         labels=args.labels,

@@ -93,8 +93,12 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_OK
     print(f"{report['model']}\n  {info}")
     print(f"  {'':30s} {'median ms':>10s} {'p95 ms':>9s} {'fps':>8s}")
-    print(f"  {'invoke() alone':30s} {report['invoke_ms']['median']:10.2f} {report['invoke_ms']['p95']:9.2f} {report['model_bound_fps']:8.1f}")
+    print(
+        f"  {'invoke() alone':30s} {report['invoke_ms']['median']:10.2f} {report['invoke_ms']['p95']:9.2f} {report['model_bound_fps']:8.1f}"
+    )
     label = f"classify({width}x{height} frame)"
-    print(f"  {label:30s} {report['classify_ms']['median']:10.2f} {report['classify_ms']['p95']:9.2f} {report['classify_fps']:8.1f}")
+    print(
+        f"  {label:30s} {report['classify_ms']['median']:10.2f} {report['classify_ms']['p95']:9.2f} {report['classify_fps']:8.1f}"
+    )
     print(f"  classify / invoke: {report['overhead_ratio']:.2f}x")
     return EXIT_OK

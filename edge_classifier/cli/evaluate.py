@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgeClassifierError
+from ..options import PHOTO_OPTIONS, add_options
 from . import EXIT_OK, add_model_options, classifier_from_args
 
 DEFAULT_COMPARE = ("model", "center_crop:0.875", "center_crop:1.0", "stretch", "letterbox")
@@ -26,6 +27,7 @@ def register(sub: Any) -> None:
     )
     p.add_argument("dataset", type=Path, help="labelled folder (DIR/<class>/*.jpg) or CSV (path,label)")
     add_model_options(p)
+    add_options(p, PHOTO_OPTIONS)
     p.add_argument(
         "--compare",
         nargs="*",
@@ -33,7 +35,9 @@ def register(sub: Any) -> None:
         help="compare framings side by side: MODE[:CROP][/exact|/fast], e.g. center_crop:0.875 stretch letterbox/fast; "
         "alone: " + " ".join(DEFAULT_COMPARE),
     )
-    p.add_argument("--resample", choices=("exact", "fast"), default="exact", help="resampling filter (default exact: Lanczos, as for photos)")
+    p.add_argument(
+        "--resample", choices=("exact", "fast"), default="exact", help="resampling filter (default exact: Lanczos, as for photos)"
+    )
     p.add_argument("--json", action="store_true", help="print the results as one JSON document")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (there is none when stderr is not a terminal)")
     p.set_defaults(func=run)
@@ -60,10 +64,15 @@ def run(args: argparse.Namespace) -> int:
         for missing in data.missing:
             print(f"skipped: {missing}: listed in the CSV but missing", file=sys.stderr)
     bar = _Progress(enabled=not args.no_progress and not args.json and sys.stderr.isatty())
-    results = evaluate(lambda f: _classifier_for(args, f), data, framings, progress=bar, on_unreadable=unreadable)
+    results = evaluate(lambda f: _classifier_for(args, f), data, framings, progress=bar, on_unreadable=unreadable, jobs=args.jobs)
     bar.close()
     if args.json:
-        print(json.dumps({"dataset": str(args.dataset), "model": str(args.model or "bundled"), "results": [r.as_dict() for r in results]}, indent=1))
+        print(
+            json.dumps(
+                {"dataset": str(args.dataset), "model": str(args.model or "bundled"), "results": [r.as_dict() for r in results]},
+                indent=1,
+            )
+        )
         return EXIT_OK
     _print_report(results, str(args.dataset))
     return EXIT_OK
@@ -82,7 +91,10 @@ def _classifier_for(args: argparse.Namespace, framing: Any) -> Any:
 
 def _print_report(results: list[Any], dataset: str) -> None:
     main = results[0]
-    print(f"{dataset}: {main.images} images" + (f", {main.unreadable} unreadable (skipped; -v names them)" if main.unreadable else ""))
+    print(
+        f"{dataset}: {main.images} images"
+        + (f", {main.unreadable} unreadable (skipped; -v names them)" if main.unreadable else "")
+    )
     if len(results) > 1:
         width = max(len(r.framing) for r in results)
         print(f"  {'framing':<{width}}  top-1   top-5   img/s")

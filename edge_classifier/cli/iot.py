@@ -19,8 +19,8 @@ PASSWORD_ENV = options.PASSWORD_ENV
 
 
 def add_iot_options(p: argparse.ArgumentParser) -> None:
-    """Add --config, the MQTT and the webhook options (declared in :mod:`edge_classifier.options`)."""
-    options.add_options(p, (options.CONFIG_OPTION, *options.MQTT_OPTIONS, *options.WEBHOOK_OPTIONS))
+    """Add --config, the MQTT, webhook and web view options (declared in :mod:`edge_classifier.options`)."""
+    options.add_options(p, (options.CONFIG_OPTION, *options.MQTT_OPTIONS, *options.WEBHOOK_OPTIONS, *options.WEB_OPTIONS))
 
 
 def apply_config_file(args: argparse.Namespace) -> argparse.Namespace:
@@ -69,8 +69,11 @@ def build_iot_sinks(args: argparse.Namespace) -> list[Any]:
 def describe_sinks(sinks: list[Any], classifier: Any) -> None:
     """Tell the sinks that report status which model and runtime run (known only once the model is loaded)."""
     from ..sinks.mqtt import MqttSink
+    from ..sinks.web import WebSink
 
     for s in sinks:
         if isinstance(s, MqttSink):
             s.backend = classifier.runtime_info.runtime
             s.model = classifier.model_path.name
+        elif isinstance(s, WebSink):
+            s.describe(classifier)

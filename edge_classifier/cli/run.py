@@ -15,7 +15,7 @@ import sys
 from typing import Any
 
 from ..errors import SinkError
-from ..options import RUN_OPTIONS, add_options
+from ..options import REGION_OPTIONS, RUN_OPTIONS, add_options
 from ..redact import redact_url
 from ..results import Result
 from . import EXIT_INTERRUPTED, EXIT_OK, add_model_options, classifier_from_args
@@ -40,14 +40,19 @@ def register(sub: Any) -> None:
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    """Every option of ``run`` besides the model options (declared in :data:`edge_classifier.options.RUN_OPTIONS`)."""
-    add_options(p, RUN_OPTIONS)
+    """Every option of ``run`` besides the model options (declared in :data:`edge_classifier.options.RUN_OPTIONS`
+    and :data:`~edge_classifier.options.REGION_OPTIONS`)."""
+    add_options(p, (*RUN_OPTIONS, *REGION_OPTIONS))
 
 
 def _print_event(result: Result) -> None:
     event = result.event
     if event is not None:
         print(f"frame {event.frame_index}: {event.label} ({event.score:.2f})", flush=True)
+    for region in result.regions:
+        e = region.event
+        if e is not None:
+            print(f"frame {e.frame_index}: {e.region} is {e.state} ({e.label} {e.score:.2f})", flush=True)
 
 
 def build_sinks(args: argparse.Namespace) -> list[Any]:
@@ -56,9 +61,11 @@ def build_sinks(args: argparse.Namespace) -> list[Any]:
     Raises:
         SinkError: an option names an unusable sink (checked before the model loads).
     """
-    from ..sinks import CallbackSink, JsonlSink, OverlaySink, RecorderSink
+    from ..sinks import CallbackSink, ClipSink, JsonlSink, OverlaySink, RecorderSink
 
     sinks: list[Any] = []
+    if getattr(args, "clips", None):
+        sinks.append(ClipSink(args.clips, pre=args.pre, post=args.post, max_mb=args.clips_max_mb))
     if args.jsonl:
         sinks.append(JsonlSink(args.jsonl, events_only=args.events_only))
     if args.record:
@@ -68,7 +75,20 @@ def build_sinks(args: argparse.Namespace) -> list[Any]:
     if not args.quiet and args.jsonl != "-":
         sinks.append(CallbackSink(_print_event, events_only=True))
     sinks.extend(build_iot_sinks(args))  # --mqtt, --webhook
+    if getattr(args, "web", None) is not None:
+        from ..sinks.web import build_web_sink
+
+        # Checked here, before the model loads: a bad address or a missing password is a ConfigError now.
+        sinks.append(
+            build_web_sink(args.web or None, password_file=args.web_password_file, insecure=args.web_insecure, max_fps=args.web_fps)
+        )
     return sinks
+
+
+def needs_full_frames(args: argparse.Namespace) -> bool:
+    """Whether an output shows or crops the whole picture (a recording, a preview, clips, regions, the web view), so the
+    source must not hand over frames already reduced to the model's size."""
+    return bool(args.record or args.show or getattr(args, "clips", None) or getattr(args, "region", None) or getattr(args, "web", None) is not None)
 
 
 def source_options(args: argparse.Namespace, spec: str) -> dict[str, Any]:
@@ -79,9 +99,10 @@ def source_options(args: argparse.Namespace, spec: str) -> dict[str, Any]:
     probe = open_source(spec)  # not opened: only its kind is needed
     if isinstance(probe, PiCameraSource):
         return {"capture_timeout": args.timeout}
+    full = {"full_frames": True} if needs_full_frames(args) else {}
     if isinstance(probe, OpenCvSource):
-        return {"read_timeout": args.timeout, "realtime": args.realtime, "reconnect_timeout": args.reconnect_timeout}
-    return {}
+        return {"read_timeout": args.timeout, "realtime": args.realtime, "reconnect_timeout": args.reconnect_timeout, **full}
+    return full
 
 
 def default_source() -> str:
@@ -123,7 +144,9 @@ def run(args: argparse.Namespace) -> int:
     Returns 130 after Ctrl-C (SIGINT), 0 otherwise; errors surface as EdgeClassifierError.
     """
     from ..loop_options import LoopOptions
+    from ..regions import regions_from
     from ..session import run_pipeline
+    from ..sinks.mqtt import MqttSink
 
     apply_config_file(args)  # --config: the file fills in what the command line left out
     if args.show:
@@ -137,7 +160,11 @@ def run(args: argparse.Namespace) -> int:
                 "pip uninstall -y opencv-python-headless && pip install opencv-python (on a desktop or ssh -X); "
                 "or drop --show and use --record out.mp4",
             )
+    regions = regions_from(args.region or ())  # before the model loads; a config file's were checked when it was read
     sinks = build_sinks(args)
+    for sink in sinks:
+        if isinstance(sink, MqttSink):
+            sink.regions = [r.name for r in regions]  # one topic pair and Home Assistant sensor per region
     spec, options = resolve_source(args)
     with classifier_from_args(args) as clf:
         describe_sinks(sinks, clf)
@@ -149,6 +176,11 @@ def run(args: argparse.Namespace) -> int:
             max_frames=args.max_frames,
             min_score=args.min_score,
             source_options=options,
+            regions=regions,
+            every=args.every,
+            motion=args.motion,
+            motion_threshold=args.motion_threshold,
+            motion_min_area=args.motion_min_area,
         )
         stats = run_pipeline(clf, spec, sinks, loop_options, stats_interval=args.stats_interval)
     return EXIT_INTERRUPTED if stats.stopped_by == "SIGINT" else EXIT_OK

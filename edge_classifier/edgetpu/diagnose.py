@@ -30,7 +30,11 @@ from .discovery import DeviceRequest, EdgeTpuDevice, Identity, apex_module_loade
 from .library import MISMATCH_FIX, LibraryStatus, install_fix, probe_library
 
 _PACKAGE_TOO_NEW = re.compile(r"Package requires runtime version \((\d+)\), which is newer than this runtime version \((\d+)\)")
-_DELEGATE_NOT_BOUND = ("unresolved custom op: edgetpu-custom-op", "Unsupported data type in custom op handler", "Null custom op data")
+_DELEGATE_NOT_BOUND = (
+    "unresolved custom op: edgetpu-custom-op",
+    "Unsupported data type in custom op handler",
+    "Null custom op data",
+)
 _USB_TRANSFER = re.compile(r"USB transfer error (\d+)")
 _USB_MEANING = {
     "5": "the device disappeared (unplugged, or reset and re-enumerated)",
@@ -83,9 +87,7 @@ def diagnose_delegate_failure(exc: BaseException, request: DeviceRequest, snapsh
     if isinstance(exc, OSError):
         text = str(exc).strip()
         if "undefined symbol" in text or "Symbol not found" in text:
-            return EdgeTpuVersionError(
-                lib.name, f"exists but was built against another TensorFlow Lite ({text})", MISMATCH_FIX
-            )
+            return EdgeTpuVersionError(lib.name, f"exists but was built against another TensorFlow Lite ({text})", MISMATCH_FIX)
         if "wrong ELF class" in text or "invalid ELF header" in text or "incompatible architecture" in text:
             return EdgeTpuLibraryMissingError(
                 lib.name, f"exists but is built for another CPU architecture ({text})", install_fix()
@@ -226,7 +228,9 @@ def worker_death_error(thing: str, returncode: int | None, stderr_tail: str, loa
         how = f"exited with status {returncode}"
     if loading and returncode == -signal.SIGSEGV:
         return EdgeTpuVersionError(
-            thing, f"the worker {how} while loading the Edge TPU delegate: the TFLite runtime is newer than libedgetpu was built for", MISMATCH_FIX
+            thing,
+            f"the worker {how} while loading the Edge TPU delegate: the TFLite runtime is newer than libedgetpu was built for",
+            MISMATCH_FIX,
         )
     detail = ""
     m = _USB_TRANSFER.search(fatal)

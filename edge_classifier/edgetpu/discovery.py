@@ -33,7 +33,7 @@ USB_PERMISSION_FIX = (
     "run `sudo usermod -aG plugdev $USER`, log out and in, then unplug and re-plug the accelerator"
 )
 PCI_PERMISSION_FIX = (
-    "sudo sh -c 'echo SUBSYSTEM==\\\"apex\\\", MODE=\\\"0660\\\", GROUP=\\\"apex\\\" > /etc/udev/rules.d/65-apex.rules'; "
+    'sudo sh -c \'echo SUBSYSTEM==\\"apex\\", MODE=\\"0660\\", GROUP=\\"apex\\" > /etc/udev/rules.d/65-apex.rules\'; '
     "sudo groupadd -f apex; sudo usermod -aG apex $USER; then reboot"
 )
 
@@ -201,7 +201,11 @@ def find_usb(root: str | Path = "/", identity: Identity | None = None) -> list[E
             problem, fix = f"no device node {shown}", "check that udev is running (containers: pass --device /dev/bus/usb)"
         elif not accessible:
             problem, fix = f"no read/write permission on {shown}", USB_PERMISSION_FIX
-        devices.append(EdgeTpuDevice("usb", i, str(entry), shown if accessible is not None else None, running, accessible, owner, problem, fix))
+        devices.append(
+            EdgeTpuDevice(
+                "usb", i, str(entry), shown if accessible is not None else None, running, accessible, owner, problem, fix
+            )
+        )
     return devices
 
 
@@ -243,12 +247,17 @@ def find_pci(root: str | Path = "/", identity: Identity | None = None) -> list[E
                 fix = "install gasket-dkms (Coral apt repo) or build google/gasket-driver for this kernel, then `sudo modprobe apex`"
             else:
                 problem = "the apex driver is loaded but did not create /dev/apex_N for it"
-                fix = "see `dmesg | grep apex` (interrupt or -110 errors: check BIOS/VM passthrough and the gasket-driver version)"
+                fix = (
+                    "see `dmesg | grep apex` (interrupt or -110 errors: check BIOS/VM passthrough and the gasket-driver version)"
+                )
         else:
             shown = f"/dev/{name}"
             accessible, owner = _node_state(_under(root, shown), identity)
             if accessible is None:
-                problem, fix = f"{shown} is missing although {name} is registered", "check udev (containers: pass --device /dev/apex_0)"
+                problem, fix = (
+                    f"{shown} is missing although {name} is registered",
+                    "check udev (containers: pass --device /dev/apex_0)",
+                )
                 shown = None
             elif not accessible:
                 problem, fix = f"no read/write permission on {shown}", PCI_PERMISSION_FIX

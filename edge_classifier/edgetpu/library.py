@@ -35,7 +35,9 @@ def install_fix(system: str | None = None) -> str:
     """How to install libedgetpu on this OS."""
     system = system or platform.system()
     if system == "Darwin":
-        return "install the Edge TPU runtime for macOS (libedgetpu.1.dylib) from coral.ai/software, or build google-coral/libedgetpu"
+        return (
+            "install the Edge TPU runtime for macOS (libedgetpu.1.dylib) from coral.ai/software, or build google-coral/libedgetpu"
+        )
     if system == "Windows":
         return "install the Edge TPU runtime for Windows (edgetpu_runtime, which installs edgetpu.dll) from coral.ai/software"
     return (

@@ -37,7 +37,16 @@ def annotate(rgb: np.ndarray, result: Result, fps: float | None = None) -> np.nd
     # Darken, not blacken, the banner so the scene stays visible beneath the text.
     bgr[:banner] = (bgr[:banner].astype(np.uint16) * 2 // 5).astype(np.uint8)
     colour = (80, 255, 80) if result.event is not None else (255, 255, 255)
-    cv2.putText(bgr, text, (max(2, round(8 * scale)), banner - base - max(2, round(4 * scale))), _FONT, scale, colour, thickness, cv2.LINE_AA)
+    cv2.putText(
+        bgr,
+        text,
+        (max(2, round(8 * scale)), banner - base - max(2, round(4 * scale))),
+        _FONT,
+        scale,
+        colour,
+        thickness,
+        cv2.LINE_AA,
+    )
     return bgr
 
 

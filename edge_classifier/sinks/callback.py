@@ -15,7 +15,7 @@ class CallbackSink:
         fn: the callable; an exception it raises ends the run (after every sink is closed).
         blocking: True when ``fn`` may block (network, disk): the pipeline then calls it from a
             thread of its own behind a bounded queue.
-        events_only: call it only on frames where the smoothed label changed.
+        events_only: call it only on frames where the smoothed label (or a region's state) changed.
     """
 
     def __init__(self, fn: Callable[[Result], Any], *, blocking: bool = False, events_only: bool = False) -> None:
@@ -28,7 +28,7 @@ class CallbackSink:
 
     def write(self, result: Result) -> None:
         """Call the function."""
-        if self.events_only and result.event is None:
+        if self.events_only and not result.events:  # neither a label event nor a region's state event
             return
         self.fn(result)
 

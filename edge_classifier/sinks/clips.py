@@ -8,9 +8,11 @@ those names on the event, so the event's JSONL record and MQTT message carry the
 from ``pre`` seconds before the event and the frames of the ``post`` seconds after it, and a second thread writes
 it as MP4 (mp4v) while the next frames are buffered.
 
-Bounds: memory is the ring (JPEG at quality 80 is about 0.1 MB per 720p frame, so about 3 MB per second of
-pre-roll at 30 fps; ``benchmarks/bench_regions.py`` measures it) plus the clips being written, and never more than
-``ring_max_mb`` for the ring. Disk: ``max_mb`` keeps the folder's clips under a limit, removing the oldest first.
+Bounds: memory is the ring (JPEG at quality 80 is about 0.12 MB per 720p frame, so 3.6 MB per second of pre-roll
+at 30 fps; ``benchmarks/bench_regions.py`` measures it), never more than ``ring_max_mb`` (64); plus the compressed
+frames of the clips not yet written (``pre + post`` seconds each, shared with the ring), never more than
+``memory_mb`` (96) together: an event that would go beyond gets no clip (counted, warned); plus at most
+:data:`ENCODE_QUEUE` raw frames waiting for compression. Disk: ``max_mb`` keeps the folder's clips under a limit, removing the oldest first.
 A disk that is full (or a folder that cannot be written) stops the clips with one warning; classification and the
 other sinks go on.
 
@@ -20,6 +22,7 @@ time still gets ``pre`` and ``post`` seconds of its own frames.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import math
@@ -32,6 +35,7 @@ from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import cv2
 import numpy as np
@@ -51,11 +55,13 @@ CLIP_NAME = re.compile(r"^\d{8}-\d{6}\.\d{3}_[A-Za-z0-9_-]+\.(?:mp4|jpg)$")
 RING_SLACK = 1.0
 #: Frames waiting to be compressed; a live source's frames beyond it are dropped (counted) from the ring.
 ENCODE_QUEUE = 8
-#: Finished clips waiting to be written; more are dropped with a warning (events faster than the disk).
-WRITE_QUEUE = 4
+#: Finished clips waiting to be written (their memory is bounded by ``memory_mb``; this only caps the count).
+WRITE_QUEUE = 16
 #: Free space a clip must leave on the disk, beyond its own size.
 DISK_MARGIN = 1 << 20
 _EPS = 1e-6
+
+_Event = TypeVar("_Event", LabelEvent, StateEvent)
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,9 @@ class FrameRing:
             if old.t >= item.t - self.seconds - _EPS:
                 self.trimmed_for_bytes += 1
                 if self.trimmed_for_bytes == 1:
-                    log.warning("clips: the pre-roll buffer reached its %.0f MB limit; clips get less pre-roll", self.max_bytes / 1e6)
+                    log.warning(
+                        "clips: the pre-roll buffer reached its %.0f MB limit; clips get less pre-roll", self.max_bytes / 1e6
+                    )
 
     def since(self, t0: float) -> list[_Stored]:
         """The frames at or after stream time ``t0``, oldest first."""
@@ -125,6 +133,7 @@ class _Clip:
     snapshot: np.ndarray
     box: tuple[int, int, int, int] | None
     frames: list[_Stored] = field(default_factory=list)
+    nbytes: int = 0
 
     @property
     def video(self) -> Path:
@@ -137,6 +146,13 @@ class _Clip:
 
 class _DiskFull(Exception):
     """Not enough room for a clip (or the disk filled while writing one)."""
+
+
+def _decode(jpeg: bytes) -> np.ndarray:
+    img = cv2.imdecode(np.frombuffer(jpeg, np.uint8), cv2.IMREAD_COLOR)
+    if img is None:
+        raise OSError("a buffered frame could not be decoded")
+    return img
 
 
 def clip_stem(when: float, region: str, state: str) -> str:
@@ -160,8 +176,9 @@ def clip_fps(frames: list[_Stored], default: float = 15.0) -> float:
 class ClipSink:
     """Writes a clip and a snapshot around every label or state event, from a compressed pre-roll buffer.
 
-    Use it in ``run_pipeline``'s sinks: the session gives the loop its :meth:`capture` tap and writes to it
-    before the other sinks, so their records already carry the clip's file names.
+    Use it in ``run_pipeline``'s sinks: the session gives the loop its :meth:`on_capture` tap (any sink with an
+    ``on_capture(frame, live)`` method gets one), and the sink group writes to it before the other sinks
+    (``names_files``), so their records already carry the clip's file names.
 
     Args:
         folder: where clips go (created if missing).
@@ -170,17 +187,23 @@ class ClipSink:
         max_mb: the folder's clips are kept under this many MB, the oldest removed first; None: no limit.
         quality: JPEG quality (1..100) of the buffered frames (and so of the clip).
         ring_max_mb: the pre-roll buffer's hard limit in MB.
+        memory_mb: the most MB of compressed frames the clips not yet written may hold together (estimated when
+            the event comes, from the buffer's rate); an event beyond it gets no clip (counted in ``dropped``,
+            warned). One clip is always taken when none is pending.
 
     Attributes:
         written: clips written.
         removed: clips removed to stay under ``max_mb``.
         stopped: why clips stopped (a full disk), or None.
+        dropped: live frames left out of the pre-roll because compression lagged, and events that got no clip
+            because the clips before them were not yet written (``memory_mb``); the run's summary reports it.
 
     Raises:
         ConfigError: a negative ``pre``/``post``, a ``max_mb`` or ``ring_max_mb`` that is not positive, a bad ``quality``.
     """
 
     blocking = False  # write() only queues; the sink's threads compress and write
+    names_files = True  # puts file names on events: the sink group writes to it before the others
 
     def __init__(
         self,
@@ -191,14 +214,16 @@ class ClipSink:
         max_mb: float | None = 1000.0,
         quality: int = 80,
         ring_max_mb: float = 64.0,
+        memory_mb: float = 96.0,
     ) -> None:
         for name, value in (("pre", pre), ("post", post)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 600):
                 raise ConfigError(f"clips {name}={value!r}", "is not a number of seconds from 0 to 600", f"use e.g. --{name} 3")
         if max_mb is not None and not (isinstance(max_mb, (int, float)) and max_mb > 0 and math.isfinite(max_mb)):
             raise ConfigError(f"clips-max-mb={max_mb!r}", "is not a positive number of MB", "use e.g. --clips-max-mb 1000")
-        if not (isinstance(ring_max_mb, (int, float)) and ring_max_mb > 0):
-            raise ConfigError(f"ring_max_mb={ring_max_mb!r}", "is not a positive number of MB", "use e.g. 64")
+        for name, mb in (("ring_max_mb", ring_max_mb), ("memory_mb", memory_mb)):
+            if not (isinstance(mb, (int, float)) and mb > 0 and math.isfinite(mb)):
+                raise ConfigError(f"{name}={mb!r}", "is not a positive number of MB", "use e.g. 64")
         if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
             raise ConfigError(f"clip quality={quality!r}", "is not a JPEG quality from 1 to 100", "use e.g. 80")
         self.folder = Path(folder)
@@ -207,21 +232,39 @@ class ClipSink:
         self.max_bytes = None if max_mb is None else int(max_mb * 1e6)
         self.quality = quality
         self.ring = FrameRing(self.pre + RING_SLACK, int(ring_max_mb * 1e6))
+        self.memory_bytes = int(memory_mb * 1e6)
+        self.skipped = 0
         self.written = 0
         self.removed = 0
         self.stopped: str | None = None
         self._lock = threading.Lock()
         self._requests: list[_Clip] = []
         self._active: list[_Clip] = []
-        self._stems: set[str] = set()
+        self._inflight: list[_Clip] = []  # from the event until written (or given up): what memory_mb bounds
+        self._stems: deque[str] = deque(maxlen=64)  # recent names: a clash can only be within a millisecond
         self._running = False
         self._oversize_warned = False
         self._encoder: QueueWorker[Frame] = QueueWorker(
-            "clips-encoder", self._encode, maxsize=ENCODE_QUEUE, what="frame", why_full="JPEG compression cannot keep up; the pre-roll has gaps", logger=log
+            "clips-encoder",
+            self._encode,
+            maxsize=ENCODE_QUEUE,
+            what="frame",
+            why_full="JPEG compression cannot keep up; the pre-roll has gaps",
+            logger=log,
         )
         self._writer: QueueWorker[_Clip] = QueueWorker(
-            "clips-writer", self._write, maxsize=WRITE_QUEUE, what="clip", why_full="events come faster than clips can be written", logger=log
+            "clips-writer",
+            self._write,
+            maxsize=WRITE_QUEUE,
+            what="clip",
+            why_full="events come faster than clips can be written",
+            logger=log,
         )
+
+    @property
+    def dropped(self) -> int:
+        """Frames left out of the pre-roll (compression lagged) plus clips dropped (the disk lagged)."""
+        return self._encoder.dropped + self._writer.dropped + self.skipped
 
     # --- life cycle -------------------------------------------------------------------------
     def start(self) -> None:
@@ -233,7 +276,9 @@ class ClipSink:
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise SinkError(str(self.folder), f"cannot be created ({exc.strerror or exc})", "pick a writable folder for --clips") from None
+            raise SinkError(
+                str(self.folder), f"cannot be created ({exc.strerror or exc})", "pick a writable folder for --clips"
+            ) from None
         if not os.access(self.folder, os.W_OK):
             raise SinkError(str(self.folder), "is not writable", "pick a writable folder for --clips, or fix its permissions")
         self._enforce_limit()
@@ -241,7 +286,7 @@ class ClipSink:
         self._encoder.start()
         self._writer.start()
 
-    def capture(self, frame: Frame, live: bool) -> None:
+    def on_capture(self, frame: Frame, live: bool) -> None:
         """The loop's tap (capture thread): queue ``frame`` for the pre-roll buffer.
 
         A live source's frame is dropped (counted) when compression lags; a file's waits for room, so a clip of a
@@ -274,24 +319,46 @@ class ClipSink:
             self._activate()
             active, self._active = self._active, []
             for clip in active:
-                log.info("clips: %s ends with the stream, %.1f s short of its post-roll", clip.video.name, max(0.0, clip.t_end - (clip.frames[-1].t if clip.frames else clip.t_event)))
+                log.info(
+                    "clips: %s ends with the stream, %.1f s short of its post-roll",
+                    clip.video.name,
+                    max(0.0, clip.t_end - (clip.frames[-1].t if clip.frames else clip.t_event)),
+                )
                 self._finish(clip)
         self._writer.close(120.0)
         self.ring.clear()
 
     # --- inference thread ---------------------------------------------------------------------
-    def _begin(self, result: Result, box: tuple[int, int, int, int] | None, event: LabelEvent | StateEvent, state: str) -> LabelEvent | StateEvent:
+    def _begin(self, result: Result, box: tuple[int, int, int, int] | None, event: _Event, state: str) -> _Event:
         region = event.region if isinstance(event, StateEvent) else "frame"
         stem = clip_stem(time.time(), region, state)
         base, n = stem, 2
         while stem in self._stems:  # two events of one region within a millisecond (hysteresis 1)
             stem, n = f"{base}-{n}", n + 1
-        self._stems.add(stem)
+        self._stems.append(stem)
         t = result.frame.stream_time
         clip = _Clip(self.folder / stem, t, t + self.post, result.frame.rgb, box)
         with self._lock:
+            held = sum(c.nbytes for c in self._inflight)
+            if self._inflight and held + self._estimate() > self.memory_bytes:
+                self.skipped += 1
+                if self.skipped == 1 or self.skipped % 100 == 0:
+                    log.warning(
+                        "clips: %d event(s) without a clip so far: the clips before them (%.0f MB) are not yet written "
+                        "(raise memory_mb, or shorten --pre/--post)", self.skipped, held / 1e6,
+                    )  # fmt: skip
+                return event
             self._requests.append(clip)
+            self._inflight.append(clip)
         return dataclasses.replace(event, clip=str(clip.video), snapshot=str(clip.image))
+
+    def _estimate(self) -> float:
+        """The bytes a new clip will hold: ``pre + post`` seconds at the ring's current rate (lock held)."""
+        frames = list(self.ring)
+        if len(frames) < 2 or frames[-1].t <= frames[0].t:
+            return 0.0
+        per_second = self.ring.nbytes / (frames[-1].t - frames[0].t) * (len(frames) - 1) / len(frames)
+        return per_second * (self.pre + self.post)
 
     # --- encoder thread -----------------------------------------------------------------------
     def _encode(self, frame: Frame) -> bool:
@@ -311,6 +378,7 @@ class ClipSink:
             for clip in self._active:
                 if item.t <= clip.t_end + _EPS:
                     clip.frames.append(item)
+                    clip.nbytes += len(item.jpeg)
                     still.append(clip)
                 else:
                     self._finish(clip)
@@ -324,6 +392,7 @@ class ClipSink:
         newest = self.ring.newest
         for clip in self._requests:
             clip.frames = [f for f in self.ring.since(clip.t_event - self.pre) if f.t <= clip.t_end + _EPS]
+            clip.nbytes = sum(len(f.jpeg) for f in clip.frames)
             if newest is not None and newest > clip.t_end + _EPS:
                 self._finish(clip)  # the ring already holds its whole window
             else:
@@ -331,26 +400,39 @@ class ClipSink:
         self._requests = []
 
     def _finish(self, clip: _Clip) -> None:
-        if clip.frames:
-            self._writer.put(clip)
+        """Hand a complete clip to the writer (lock held)."""
+        if not clip.frames or not self._writer.put(clip):
+            self._done(clip)
+
+    def _done(self, clip: _Clip) -> None:
+        """The clip is written or given up: its frames no longer count against ``memory_mb`` (lock held)."""
+        if clip in self._inflight:
+            self._inflight.remove(clip)
+        clip.frames = []
 
     # --- writer thread ------------------------------------------------------------------------
     def _write(self, clip: _Clip) -> bool:
-        if self.stopped is not None:
-            return True
+        try:
+            if self.stopped is None:
+                self._write_clip(clip)
+        finally:
+            with self._lock:
+                self._done(clip)
+        return True
+
+    def _write_clip(self, clip: _Clip) -> None:
         try:
             self._write_files(clip)
         except _DiskFull as exc:
             self._discard(clip)
             self._stop(f"the disk holding {self.folder} is full ({exc})")
-            return True
+            return
         except (OSError, cv2.error) as exc:
             self._discard(clip)
             self._stop(f"{clip.video} could not be written ({getattr(exc, 'strerror', None) or exc})")
-            return True
+            return
         self.written += 1
         self._enforce_limit()
-        return True
 
     def _write_files(self, clip: _Clip) -> None:
         need = sum(len(f.jpeg) for f in clip.frames) + 2 * max(len(f.jpeg) for f in clip.frames)
@@ -364,17 +446,16 @@ class ClipSink:
         ok, buf = cv2.imencode(".jpg", snapshot, [cv2.IMWRITE_JPEG_QUALITY, 90])
         if not ok:
             raise OSError(f"the snapshot of {clip.video.name} could not be encoded")
-        with open(clip.image, "wb") as f:  # open/write raise ENOSPC; cv2.imwrite would only return False
-            f.write(buf.tobytes())
-        first = cv2.imdecode(np.frombuffer(clip.frames[0].jpeg, np.uint8), cv2.IMREAD_COLOR)
-        h, w = first.shape[:2]
+        with open(clip.image, "wb") as out:  # open/write raise ENOSPC; cv2.imwrite would only return False
+            out.write(buf.tobytes())
+        h, w = _decode(clip.frames[0].jpeg).shape[:2]
         part = clip.video.with_name("." + clip.video.name.replace(".mp4", ".part.mp4"))
         writer = cv2.VideoWriter(str(part), cv2.VideoWriter.fourcc(*"mp4v"), clip_fps(clip.frames), (w, h))
         if not writer.isOpened():
             raise OSError("OpenCV cannot write mp4v video there (an OpenCV build without FFmpeg?)")
         try:
             for f in clip.frames:
-                img = cv2.imdecode(np.frombuffer(f.jpeg, np.uint8), cv2.IMREAD_COLOR)
+                img = _decode(f.jpeg)
                 if img.shape[:2] != (h, w):  # a camera that came back at another size
                     img = cv2.resize(img, (w, h))
                 writer.write(img)
@@ -387,10 +468,8 @@ class ClipSink:
 
     def _discard(self, clip: _Clip) -> None:
         for p in (clip.image, clip.video, clip.video.with_name("." + clip.video.name.replace(".mp4", ".part.mp4"))):
-            try:
+            with contextlib.suppress(OSError):
                 p.unlink(missing_ok=True)
-            except OSError:
-                pass
 
     def _stop(self, reason: str) -> None:
         """Stop clips for the rest of the run: one warning; the loop and the other sinks go on."""
@@ -399,7 +478,7 @@ class ClipSink:
                 return
             self.stopped = reason
             self.ring.clear()
-            self._active, self._requests = [], []
+            self._active, self._requests, self._inflight = [], [], []
         log.warning("clips: %s; no more clips this run, classification goes on", reason)
 
     # --- retention ----------------------------------------------------------------------------

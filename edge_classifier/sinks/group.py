@@ -27,7 +27,10 @@ class SinkGroup:
     """
 
     def __init__(self, sinks: Iterable[Sink], queue_size: int = 16) -> None:
-        self.sinks: list[Any] = [QueuedSink(s, queue_size) if getattr(s, "blocking", False) else s for s in sinks]
+        # A sink that puts file names on events (the clip sink: ``names_files``) is written to first, so the
+        # records the others write or queue already carry them.
+        ordered = sorted(sinks, key=lambda s: not getattr(s, "names_files", False))
+        self.sinks: list[Any] = [QueuedSink(s, queue_size) if getattr(s, "blocking", False) else s for s in ordered]
         self._started: list[Any] = []
 
     def start(self) -> None:

@@ -1,4 +1,4 @@
-"""JSON lines: one record per frame (``Result.to_dict``), to a file or stdout; every line on disk is whole.
+"""JSON lines: one record per frame (``Result.records``: per region with regions), to a file or stdout; every line on disk is whole.
 
 Each record goes to the file as one unbuffered write of a complete line. When the disk fills up part-way through a
 line, the file is cut back to the end of the last whole line before the error is raised, so whatever reads the file
@@ -91,18 +91,21 @@ class JsonlSink:
             if self.stop_requested:
                 return  # the reader went away; the run is ending
             raise SinkError(self.path, "the JSON lines output is not started", "call start() first (run_pipeline does)")
-        if self.events_only and result.event is None:
-            return
-        record = result.to_dict()
-        source = record.get("source")
-        if isinstance(source, str) and "://" in source:
-            record["source"] = redact_url(source)  # a record is read by people too: never a password in it
-        line = json.dumps(record, separators=(",", ":")) + "\n"
-        if self._stdout is not None:
-            self._write_stdout(self._stdout, line)
-        elif self._file is not None:
-            self._write_file(self._file, line.encode("utf-8"))
-        self.written += 1
+        # With regions, a frame is one record per region classified on it (each with its ``region``).
+        for record in result.records():
+            if self.events_only and "event" not in record:
+                continue
+            if self._stdout is None and self._file is None:
+                return  # stdout's reader went away on the record before
+            source = record.get("source")
+            if isinstance(source, str) and "://" in source:
+                record["source"] = redact_url(source)  # a record is read by people too: never a password in it
+            line = json.dumps(record, separators=(",", ":")) + "\n"
+            if self._stdout is not None:
+                self._write_stdout(self._stdout, line)
+            elif self._file is not None:
+                self._write_file(self._file, line.encode("utf-8"))
+            self.written += 1
 
     def _write_stdout(self, out: TextIO, line: str) -> None:
         try:

@@ -7,6 +7,12 @@ Topics under the base topic of the URL (``mqtt://user:pass@host:1883/cameras/por
                      publishes {"state": "offline"} as the last will when the camera vanishes
     homeassistant/sensor/<camera id>/config   Home Assistant discovery (retained), so the camera shows up as a sensor
 
+With regions (``Result.regions``), each region has its own topics and sensor instead of the camera's label::
+
+    <base>/<region>/event    one message per state change of the region
+    <base>/<region>/state    the same message, retained: the region's current state
+    homeassistant/sensor/<camera id>_<region>/config   one Home Assistant sensor per region
+
 The inference thread only appends to a bounded buffer (``write`` never touches the network); a thread of
 the sink publishes from it (a :class:`~edge_classifier.sinks.worker.QueueWorker` that keeps the newest messages). While the broker is unreachable, paho's network thread reconnects with
 exponential back-off, the buffer keeps the newest messages and counts the ones it had to drop, and the loop
@@ -28,6 +34,7 @@ import re
 import socket
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -36,7 +43,7 @@ from .._version import __version__
 from ..errors import ConfigError, SinkError
 from ..redact import redact_url
 from ..results import Result
-from .payload import cpu_temperature, event_payload, status_payload
+from .payload import cpu_temperature, event_payload, state_payloads, status_payload
 from .worker import QueueWorker
 
 log = logging.getLogger(__name__)
@@ -112,6 +119,14 @@ class MqttOptions:
     def discovery_topic(self) -> str:
         """Home Assistant discovery topic of the label sensor."""
         return f"{self.discovery_prefix}/sensor/{self.camera_id}/config"
+
+    def region_topic(self, region: str, kind: str) -> str:
+        """``<base>/<region>/event`` (each state change) or ``<base>/<region>/state`` (the current state, retained)."""
+        return f"{self.base_topic}/{region}/{kind}"
+
+    def region_discovery_topic(self, region: str) -> str:
+        """Home Assistant discovery topic of a region's state sensor."""
+        return f"{self.discovery_prefix}/sensor/{self.camera_id}_{region}/config"
 
 
 def parse_mqtt_url(url: str, **overrides: Any) -> MqttOptions:
@@ -199,6 +214,9 @@ class MqttSink:
         options: broker, topics and behaviour (see :func:`parse_mqtt_url`).
         backend: the runtime's name, for status messages (``ai-edge-litert``, ...).
         model: the model's name, for status and discovery.
+        regions: the names of the loop's regions: each gets ``<base>/<region>/event`` and ``/state`` topics and a
+            Home Assistant sensor of its own (instead of the camera's label sensor). A region first seen in a
+            result gets its sensor then.
 
     Attributes:
         name: how messages and the summary refer to this output (``MQTT broker host:1883``).
@@ -210,8 +228,11 @@ class MqttSink:
 
     blocking = False  # write() appends to a deque; the sink's own thread does the network work
 
-    def __init__(self, options: MqttOptions, *, backend: str | None = None, model: str | None = None) -> None:
+    def __init__(
+        self, options: MqttOptions, *, backend: str | None = None, model: str | None = None, regions: Sequence[str] = ()
+    ) -> None:
         self.options = options
+        self.regions: list[str] = list(regions)
         self.backend = backend
         self.model = model
         self.name = f"MQTT broker {options.host}:{options.port}"
@@ -315,6 +336,15 @@ class MqttSink:
         payload = event_payload(result, self.options.camera_id)
         if payload is not None:
             self._enqueue(self.options.event_topic, payload, self.options.retain)
+        o = self.options
+        for region in result.regions:
+            if region.name not in self.regions:
+                self.regions.append(region.name)
+                if o.discovery:
+                    self._enqueue(o.region_discovery_topic(region.name), self._region_discovery(region.name), True)
+        for region, state in state_payloads(result, o.camera_id):
+            self._enqueue(o.region_topic(region.name, "event"), state, o.retain)
+            self._enqueue(o.region_topic(region.name, "state"), state, True)  # the current state, for late subscribers
 
     def close(self) -> None:
         """Flush what the broker can take within a second or two, say "offline", disconnect. Safe twice.
@@ -422,7 +452,11 @@ class MqttSink:
         # Retained, so a dashboard that subscribes later still sees the camera online and described.
         client.publish(o.status_topic, self._json(self._status("online")), qos=1, retain=True)
         if o.discovery:
-            client.publish(o.discovery_topic, self._json(self._discovery()), qos=1, retain=True)
+            regions = list(self.regions)
+            if not regions:  # with regions, each region is a sensor and the whole frame is not classified
+                client.publish(o.discovery_topic, self._json(self._discovery()), qos=1, retain=True)
+            for region in regions:
+                client.publish(o.region_discovery_topic(region), self._json(self._region_discovery(region)), qos=1, retain=True)
         if self._ever_connected:
             self.reconnects += 1
             down = time.monotonic() - self._down_since if self._down_since is not None else 0.0
@@ -515,6 +549,19 @@ class MqttSink:
             uptime_s=round(time.monotonic() - self._t_start, 1),
             dropped_messages=self.dropped,
         )
+
+    def _region_discovery(self, region: str) -> dict[str, Any]:
+        """Home Assistant MQTT discovery for a region's sensor: its state is the region's current state."""
+        o = self.options
+        return {
+            **self._discovery(),
+            "name": region,
+            "unique_id": f"edge_classifier_{o.camera_id}_{region}_state",
+            "object_id": f"{o.camera_id}_{region}",
+            "state_topic": o.region_topic(region, "state"),
+            "value_template": "{{ value_json.state }}",
+            "json_attributes_topic": o.region_topic(region, "state"),
+        }
 
     def _discovery(self) -> dict[str, Any]:
         """Home Assistant MQTT discovery for a sensor whose state is the current label."""

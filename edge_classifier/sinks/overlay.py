@@ -58,7 +58,9 @@ class OverlaySink:
         try:
             cv2.namedWindow(self.title, cv2.WINDOW_NORMAL)
         except cv2.error as exc:
-            raise SinkError("--show", f"OpenCV cannot open a window ({exc})", "install opencv-python (not -headless) or drop --show") from exc
+            raise SinkError(
+                "--show", f"OpenCV cannot open a window ({exc})", "install opencv-python (not -headless) or drop --show"
+            ) from exc
         self._open = True
 
     def write(self, result: Result) -> None:

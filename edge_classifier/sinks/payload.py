@@ -7,6 +7,14 @@ Label event (MQTT topic ``<base>/event``, webhook POST body)::
      "frame": 57, "source": "clip.mp4", "device": "cpu",
      "top": [{"id": 88, "label": "macaw", "score": 0.93}, ...]}
 
+Region state event (MQTT topics ``<base>/<region>/event`` and, retained, ``<base>/<region>/state``)::
+
+    {"schema_version": 1, "type": "state", "camera": "porch", "time": "...", "region": "feeder", "state": "bird",
+     "previous_state": "unknown", "score": 0.97, "label": "chickadee", "frame": 42, "source": "0", "device": "cpu",
+     "top": [...], "clip": "events/20240501-120000.123_feeder_bird.mp4", "snapshot": "events/...jpg"}
+
+``clip`` and ``snapshot`` (also on label events) name the files a clip sink is writing for the event, when one runs.
+
 Status (MQTT topic ``<base>/status``, retained; the broker sends ``{"state": "offline"}`` as last will)::
 
     {"schema_version": 1, "type": "status", "camera": "porch", "time": "...", "state": "online",
@@ -24,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from ..redact import redact_url
-from ..results import Result
+from ..results import RegionResult, Result
 
 SCHEMA_VERSION = 1
 
@@ -57,7 +65,44 @@ def event_payload(result: Result, camera: str) -> dict[str, Any] | None:
         "source": redact_url(result.frame.source),  # sent to a broker or a server: never a camera's password
         "device": result.device,
         "top": [c.to_dict() for c in ranked],
+        **_files(event.clip, event.snapshot),
     }
+
+
+def _files(clip: str | None, snapshot: str | None) -> dict[str, str]:
+    return {k: v for k, v in (("clip", clip), ("snapshot", snapshot)) if v is not None}
+
+
+def state_payloads(result: Result, camera: str) -> list[tuple[RegionResult, dict[str, Any]]]:
+    """The state-event message of each region whose state changed on this frame, with its region."""
+    out: list[tuple[RegionResult, dict[str, Any]]] = []
+    for region in result.regions:
+        event = region.event
+        if event is None:
+            continue
+        ranked = region.smoothed if region.smoothed is not None else region.classes
+        out.append(
+            (
+                region,
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "type": "state",
+                    "camera": camera,
+                    "time": now_iso(),
+                    "region": event.region,
+                    "state": event.state,
+                    "previous_state": event.previous_state,
+                    "score": round(float(event.score), 6),
+                    "label": event.label,
+                    "frame": event.frame_index,
+                    "source": redact_url(result.frame.source),
+                    "device": result.device,
+                    "top": [c.to_dict() for c in ranked],
+                    **_files(event.clip, event.snapshot),
+                },
+            )
+        )
+    return out
 
 
 def status_payload(camera: str, state: str, **fields: Any) -> dict[str, Any]:

@@ -51,7 +51,9 @@ class WebSink:
 
     blocking = False  # write() stores a reference; the web view's own threads do the work
 
-    def __init__(self, options: WebOptions | None = None, *, classifier: Any = None, environ: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, options: WebOptions | None = None, *, classifier: Any = None, environ: Mapping[str, str] | None = None
+    ) -> None:
         self.options = options if options is not None else WebOptions()
         self._password = check_options(self.options, environ)
         self.state = LiveState(events=self.options.events)

@@ -29,7 +29,7 @@ from .._version import __version__
 from ..errors import ConfigError
 from ..redact import redact_text, redact_url
 from ..results import Result
-from .payload import event_payload
+from .payload import event_payload, state_payloads
 from .worker import QueueWorker
 
 log = logging.getLogger(__name__)
@@ -153,10 +153,12 @@ class WebhookSink:
         self._worker.start()
 
     def write(self, result: Result) -> None:
-        """Queue the result's label event, if it has one; never blocks."""
+        """Queue the result's label event and its regions' state events, if any; never blocks."""
         payload = event_payload(result, self.camera)
         if payload is not None:
             self._worker.put(json.dumps(payload).encode())
+        for _, state in state_payloads(result, self.camera):
+            self._worker.put(json.dumps(state).encode())
 
     def _deliver(self, body: bytes) -> bool:
         self.post(body)

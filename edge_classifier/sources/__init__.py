@@ -2,7 +2,8 @@
 
 ``sources.open(spec)`` picks the right one::
 
-    sources.open("picamera")        # Raspberry Pi camera through picamera2 ("picamera1" for the second)
+    sources.open("picamera")        # Raspberry Pi camera through picamera2 ("picamera1" for the second); the AI
+                                    # Camera with its IMX500 network while a SensorClassifier has one loaded
     sources.open(0)                 # webcam 0 through OpenCV; also "0" or "/dev/video0"
     sources.open("clip.mp4")        # a video file (realtime=True plays it at its own speed, like a camera)
     sources.open("rtsp://cam/live") # a network stream (rtsp, http, ...), reconnecting when it drops
@@ -16,15 +17,17 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ..backends.imx500 import active_sensor
 from ..errors import SourceError
 from ..preprocess import IMAGE_EXTENSIONS
 from ..redact import redact_url
 from .base import Source
 from .images import ImageSource, is_glob
+from .imx500 import IMX500Source, SensorFrame
 from .opencv import STREAM_SCHEMES, OpenCvSource, spec_kind
 from .picamera import PiCameraSource
 
-__all__ = ["ImageSource", "OpenCvSource", "PiCameraSource", "Source", "open", "sample_clip_path"]
+__all__ = ["IMX500Source", "ImageSource", "OpenCvSource", "PiCameraSource", "SensorFrame", "Source", "open", "sample_clip_path"]
 
 _PICAMERA = re.compile(r"^(picamera|picam|libcamera)(\d*)$", re.IGNORECASE)
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
@@ -63,6 +66,10 @@ def open(spec: str | int | Path | Source, **kw: Any) -> Source:  # noqa: A001 - 
         raise SourceError("source", "is empty", "pass picamera, a camera index, a file, a folder or a URL")
     m = _PICAMERA.match(text)
     if m:
+        sensor = active_sensor()
+        # With a network on the AI Camera's sensor, "picamera" is that camera and its frames carry the answers.
+        if sensor is not None and (not m.group(2) or int(m.group(2)) == sensor.camera_num):
+            return IMX500Source(sensor, **kw)
         return PiCameraSource(int(m.group(2) or 0), **kw)
     kind = spec_kind(text)
     if kind != "file":
@@ -77,5 +84,5 @@ def open(spec: str | int | Path | Source, **kw: Any) -> Source:  # noqa: A001 - 
         )
     path = Path(text)
     if path.is_dir() or is_glob(text) or path.suffix.lower() in IMAGE_EXTENSIONS:
-        return ImageSource(text)
+        return ImageSource(text, full_frames=bool(kw.get("full_frames", False)))
     return OpenCvSource(text, **kw)

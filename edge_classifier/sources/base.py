@@ -57,10 +57,13 @@ class Source:
 
     # --- hints --------------------------------------------------------------------------
     def prefer_size(self, width: int, height: int) -> None:
-        """Hint the size the consumer will resize frames to (the model's input).
+        """Hint the smallest frame the consumer needs: the model's input, or what its framing needs
+        (:func:`~edge_classifier.preprocess.min_source_size`). Not called when full frames are wanted (regions).
 
         A camera with a hardware scaler (picamera2) uses it to deliver small frames directly, so
-        no full-resolution frame is resized in Python. Other sources ignore it.
+        no full-resolution frame is resized in Python; a webcam is asked for its nearest mode, and
+        JPEG frames and photos are decoded at a reduced scale that still covers it (OpenCvSource and
+        ImageSource, unless made with ``full_frames=True``). Other sources ignore it.
         """
 
     def interrupt(self) -> None:
@@ -85,9 +88,7 @@ class Source:
         self.open()
         return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
         self.close()
 
     def __repr__(self) -> str:

@@ -31,7 +31,9 @@ def resolve_images(spec: str | Path) -> list[Path]:
         paths = sorted(Path(p) for p in globmod.glob(text, recursive=True) if Path(p).is_file())
         paths = [p for p in paths if p.suffix.lower() in IMAGE_EXTENSIONS]
         if not paths:
-            raise SourceError(text, "the pattern matches no image files", f"check the pattern; images end in {', '.join(IMAGE_EXTENSIONS)}")
+            raise SourceError(
+                text, "the pattern matches no image files", f"check the pattern; images end in {', '.join(IMAGE_EXTENSIONS)}"
+            )
         return paths
     path = Path(text)
     if path.is_dir():

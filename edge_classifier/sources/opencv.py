@@ -241,7 +241,9 @@ class OpenCvSource(Source):
             cap.set(cv2.CAP_PROP_FPS, mode.fps)
         got = fourcc_text(int(cap.get(cv2.CAP_PROP_FOURCC) or 0))
         # CONVERT_RGB off makes OpenCV's V4L2 backend hand over the driver's buffer: for MJPG, the JPEG itself.
-        self._raw_jpeg = self._raw_allowed and self._need is not None and got in MJPEG_CODECS and bool(cap.set(cv2.CAP_PROP_CONVERT_RGB, 0))
+        self._raw_jpeg = (
+            self._raw_allowed and self._need is not None and got in MJPEG_CODECS and bool(cap.set(cv2.CAP_PROP_CONVERT_RGB, 0))
+        )
 
     def _read_jpeg_raw(self, cap: Any) -> None:
         """For MJPEG files and streams, ask FFmpeg for the undecoded packets (each one a JPEG) when frames can be smaller."""
@@ -257,7 +259,9 @@ class OpenCvSource(Source):
         if self.kind == "file":
             path = Path(str(self.spec))
             if not path.exists():
-                raise SourceError(str(path), "no such video file", "check the path, or pass a camera index (0), a URL or a folder")
+                raise SourceError(
+                    str(path), "no such video file", "check the path, or pass a camera index (0), a URL or a folder"
+                )
             if path.is_dir():
                 raise SourceError(str(path), "is a folder", "pass the folder to sources.open(), which reads the images in it")
         if self.kind == "gstreamer" and not _has_gstreamer():
@@ -270,7 +274,13 @@ class OpenCvSource(Source):
         if self.kind == "device" and self._need is not None and self._camera_mode is None:
             modes = list_modes(self._device_path())
             self._camera_mode = choose_mode(modes, self._need)
-            log.info("camera %s offers %d modes; chose %s for frames of at least %dx%d", self.spec, len(modes), self._camera_mode, *self._need)
+            log.info(
+                "camera %s offers %d modes; chose %s for frames of at least %dx%d",
+                self.spec,
+                len(modes),
+                self._camera_mode,
+                *self._need,
+            )
         self._raw_failures = self._raw_decoded = 0
         cap = _quietly(self._make_capture)
         if not cap.isOpened():
@@ -293,7 +303,9 @@ class OpenCvSource(Source):
             if self._camera_mode is not None and self._need is not None:
                 text += f" (the smallest real-time mode at or above {self._need[0]}x{self._need[1]})"
             else:
-                text += " (the camera's own mode)" if self._want_size is None else " (asked for the model's size; modes not listed)"
+                text += (
+                    " (the camera's own mode)" if self._want_size is None else " (asked for the model's size; modes not listed)"
+                )
         if self._raw_jpeg:
             text += ", JPEG decoded here"
         return text
@@ -328,7 +340,9 @@ class OpenCvSource(Source):
                 "raise --timeout for a slow network",
             )
         if self.kind == "gstreamer":
-            return SourceError("GStreamer pipeline", "OpenCV could not start it", "test it with gst-launch-1.0 and end it in appsink")
+            return SourceError(
+                "GStreamer pipeline", "OpenCV could not start it", "test it with gst-launch-1.0 and end it in appsink"
+            )
         return SourceError(
             str(self.spec),
             "is not a video OpenCV can decode",
@@ -422,7 +436,9 @@ class OpenCvSource(Source):
         self.decode_errors += frames
         # Rate-limited: the first few, then one line per hundred, so a bad stream cannot flood the log.
         if before < 5 or before // 100 != self.decode_errors // 100:
-            log.warning("%s: %d frame(s) could not be decoded and were skipped (%d so far)", self.name, frames, self.decode_errors)
+            log.warning(
+                "%s: %d frame(s) could not be decoded and were skipped (%d so far)", self.name, frames, self.decode_errors
+            )
 
     def _at_end(self) -> bool:
         if self._cap is None or self._frame_count <= 0:
@@ -443,7 +459,9 @@ class OpenCvSource(Source):
         """
         log.warning(
             "%s: no frame (the stream closed, or stalled past %g s); reconnecting for up to %g s",
-            self.name, self.read_timeout, self.reconnect_timeout,
+            self.name,
+            self.read_timeout,
+            self.reconnect_timeout,
         )
         if self._cap is not None:
             self._cap.release()
@@ -463,7 +481,9 @@ class OpenCvSource(Source):
                 if ok and bgr is not None and bgr.size:
                     self._cap, self._pending = cap, bgr
                     self.reconnects += 1
-                    log.warning("%s: reconnected after %d attempt(s) (%d reconnects so far)", self.name, attempts, self.reconnects)
+                    log.warning(
+                        "%s: reconnected after %d attempt(s) (%d reconnects so far)", self.name, attempts, self.reconnects
+                    )
                     return
             cap.release()
             log.warning("%s: reconnect attempt %d failed", self.name, attempts)

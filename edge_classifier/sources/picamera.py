@@ -107,8 +107,7 @@ def import_picamera2() -> Any:
             raise SourceError(
                 "picamera2",
                 f"its libcamera Python bindings are missing or do not match ({exc})",
-                "sudo apt install python3-libcamera python3-picamera2 and use those, not a pip-installed picamera2."
-                + venv_note,
+                "sudo apt install python3-libcamera python3-picamera2 and use those, not a pip-installed picamera2." + venv_note,
             ) from exc
         raise SourceError("picamera2", f"cannot be imported ({exc})", _INSTALL_FIX + venv_note) from exc
 
@@ -129,7 +128,9 @@ def _no_camera_error(camera_num: int, cameras: list[dict[str, Any]]) -> SourceEr
             "power off, reseat the ribbon cable (contacts facing the right way) and check with: rpicam-hello --list-cameras",
         )
     listed = ", ".join(f"{c.get('Num', i)}: {c.get('Model', '?')}" for i, c in enumerate(cameras))
-    return CameraNotFoundError(f"picamera {camera_num}", f"no camera with that number (found {listed})", "pick one of those numbers")
+    return CameraNotFoundError(
+        f"picamera {camera_num}", f"no camera with that number (found {listed})", "pick one of those numbers"
+    )
 
 
 def _is_busy(exc: BaseException) -> bool:
@@ -210,7 +211,9 @@ class PiCameraSource(Source):
                     "stop the other program (another picamera2 script, rpicam-vid/libcamera-vid, motion); "
                     "find it with: fuser -v /dev/media* /dev/video*",
                 ) from exc
-            raise SourceError("picamera", f"libcamera could not open the camera ({exc})", "check: rpicam-hello --list-cameras") from exc
+            raise SourceError(
+                "picamera", f"libcamera could not open the camera ({exc})", "check: rpicam-hello --list-cameras"
+            ) from exc
         try:
             sensor = cam.camera_properties.get("PixelArraySize")
             size = self.size or scaler_size(self._model_size, tuple(sensor) if sensor else None)
@@ -221,10 +224,12 @@ class PiCameraSource(Source):
         except RuntimeError as exc:
             _close_quietly(cam)
             raise SourceError(
-                "picamera", f"the camera rejected the configuration ({exc})", "pass an even size such as (640, 480) and an RGB format"
+                "picamera",
+                f"the camera rejected the configuration ({exc})",
+                "pass an even size such as (640, 480) and an RGB format",
             ) from exc
         self._cam = cam
-        self.size = tuple(config["main"]["size"])  # type: ignore[assignment]
+        self.size = tuple(config["main"]["size"])
         log.info("picamera %d: %s %s, scaled by the ISP (sensor %s)", self.camera_num, self.format, self.size, sensor)
 
     def read(self) -> np.ndarray | None:
@@ -240,21 +245,24 @@ class PiCameraSource(Source):
         try:
             array = self._cam.capture_array("main", wait=self.capture_timeout)
         except (TimeoutError, concurrent.futures.TimeoutError) as exc:
-            # picamera2 does not cancel the job on a timeout: flush it so the camera can be closed.
-            flush = getattr(self._cam, "cancel_all_and_flush", None)
-            if flush is not None:
-                try:
-                    flush()
-                except Exception as flush_exc:  # noqa: BLE001 - the timeout is the error to report
-                    log.debug("cancel_all_and_flush failed: %s", flush_exc)
-            raise CameraTimeoutError(
-                self.name,
-                f"no frame within {self.capture_timeout:g} s (the camera stopped delivering; libcamera's log may say "
-                "'Camera frontend has timed out!')",
-                "power off and reseat the ribbon cable, use a shorter cable and a 5 V/3 A+ supply; raise capture_timeout "
-                "only for very long exposures",
-            ) from exc
+            raise self._timed_out() from exc
         return memory_to_rgb(array, self.format)
+
+    def _timed_out(self) -> CameraTimeoutError:
+        """Flush the stalled capture (picamera2 does not cancel it, and the camera could not close) and say why."""
+        flush = getattr(self._cam, "cancel_all_and_flush", None)
+        if flush is not None:
+            try:
+                flush()
+            except Exception as flush_exc:  # noqa: BLE001 - the timeout is the error to report
+                log.debug("cancel_all_and_flush failed: %s", flush_exc)
+        return CameraTimeoutError(
+            self.name,
+            f"no frame within {self.capture_timeout:g} s (the camera stopped delivering; libcamera's log may say "
+            "'Camera frontend has timed out!')",
+            "power off and reseat the ribbon cable, use a shorter cable and a 5 V/3 A+ supply; raise capture_timeout "
+            "only for very long exposures",
+        )
 
     def close(self) -> None:
         """Stop and release the camera."""

@@ -28,7 +28,19 @@ _BUF_TYPE_VIDEO_CAPTURE = 1
 _FRMSIZE_DISCRETE, _FRMSIZE_CONTINUOUS, _FRMSIZE_STEPWISE = 1, 2, 3
 _FRMIVAL_DISCRETE = 1
 # Common sizes offered inside a stepwise or continuous range (Pi's bcm2835 driver, some USB bridges).
-_LADDER = ((160, 120), (320, 240), (352, 288), (640, 360), (640, 480), (800, 600), (1024, 768), (1280, 720), (1280, 960), (1920, 1080), (2592, 1944))
+_LADDER = (
+    (160, 120),
+    (320, 240),
+    (352, 288),
+    (640, 360),
+    (640, 480),
+    (800, 600),
+    (1024, 768),
+    (1280, 720),
+    (1280, 960),
+    (1920, 1080),
+    (2592, 1944),
+)
 
 # struct layouts from linux/videodev2.h; each ioctl number is _IOWR('V', nr, struct).
 _FMTDESC = struct.Struct("=III32sII12x")  # index, type, flags, description, pixelformat, mbus_code, reserved[3]
@@ -143,7 +155,9 @@ def _enumerate(fd: int, ioctl: Ioctl) -> list[CameraMode]:
     return modes
 
 
-def _enum(fd: int, ioctl: Ioctl, request: int, layout: struct.Struct, fields: Callable[[int], Sequence[Any]]) -> Iterable[tuple[Any, ...]]:
+def _enum(
+    fd: int, ioctl: Ioctl, request: int, layout: struct.Struct, fields: Callable[[int], Sequence[Any]]
+) -> Iterable[tuple[Any, ...]]:
     """Run an enumeration ioctl for index 0, 1, ... until the driver answers EINVAL (the end of its list)."""
     for index in range(256):  # no real device lists more; a bound against a driver that never says EINVAL
         buf = bytearray(layout.pack(*fields(index)))
@@ -182,7 +196,9 @@ def _sizes(fd: int, ioctl: Ioctl, pixelformat: int) -> list[tuple[int, int]]:
 def _best_fps(fd: int, ioctl: Ioctl, pixelformat: int, width: int, height: int) -> float:
     best = 0.0
     try:
-        rows = list(_enum(fd, ioctl, VIDIOC_ENUM_FRAMEINTERVALS, _FRMIVAL, lambda i: (i, pixelformat, width, height, 0, 0, 0, 0, 0, 0, 0)))
+        rows = list(
+            _enum(fd, ioctl, VIDIOC_ENUM_FRAMEINTERVALS, _FRMIVAL, lambda i: (i, pixelformat, width, height, 0, 0, 0, 0, 0, 0, 0))
+        )
     except OSError:
         return best  # some drivers do not list intervals: the rate is unknown, not an error
     for row in rows:

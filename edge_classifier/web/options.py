@@ -136,7 +136,9 @@ def read_password(options: WebOptions, environ: Mapping[str, str] | None = None)
                 f"web password file {path}", f"cannot be read ({exc.strerror or exc})", "check the path and its permissions"
             ) from None
         if len(data) > MAX_PASSWORD_BYTES:
-            raise ConfigError(f"web password file {path}", f"is longer than {MAX_PASSWORD_BYTES} bytes", "put only the password in it")
+            raise ConfigError(
+                f"web password file {path}", f"is longer than {MAX_PASSWORD_BYTES} bytes", "put only the password in it"
+            )
         lines = data.decode("utf-8", errors="strict").splitlines() if data else []
         password = lines[0] if lines else ""
         if not password:
@@ -161,7 +163,11 @@ def check_options(options: WebOptions, environ: Mapping[str, str] | None = None)
     if not options.max_fps > 0:
         raise ConfigError("web frame rate", f"{options.max_fps} fps is not above 0", "pass --web-fps 10 (or any rate above 0)")
     if options.stream_width < 64:
-        raise ConfigError("web stream width", f"{options.stream_width} pixels is too narrow to show anything", "give 64 or more (960 is the default)")
+        raise ConfigError(
+            "web stream width",
+            f"{options.stream_width} pixels is too narrow to show anything",
+            "give 64 or more (960 is the default)",
+        )
     if options.max_viewers < 1 or options.max_event_streams < 1:
         raise ConfigError("web viewer limit", "must allow at least one viewer", "give 1 or more")
     if options.events < 1 or options.history_s < 10:
@@ -176,5 +182,7 @@ def check_options(options: WebOptions, environ: Mapping[str, str] | None = None)
             "or bind to 127.0.0.1 and use an SSH tunnel; or pass --web-insecure to let anyone on the network watch",
         )
     if password is None and not is_loopback(options.host):
-        log.warning("web view on %s:%d without a password (--web-insecure): anyone on the network can watch", options.host, options.port)
+        log.warning(
+            "web view on %s:%d without a password (--web-insecure): anyone on the network can watch", options.host, options.port
+        )
     return password

@@ -31,6 +31,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import errno
 import hashlib
 import hmac
@@ -194,9 +195,8 @@ class WebServer:
 
     @property
     def url(self) -> str:
-        """The page's address."""
-        host = self.options.host if self.options.host not in ("", "0.0.0.0", "::") else "127.0.0.1"
-        return f"http://{'[' + host + ']' if ':' in host else host}:{self.port}/"
+        """The page's address (with the real port)."""
+        return dataclasses.replace(self.options, port=self.port).url
 
     def start(self) -> None:
         """Bind and start serving.
@@ -386,11 +386,19 @@ class WebServer:
 def _bind_error(o: WebOptions, exc: OSError) -> SinkError:
     where = f"web view {o.host}:{o.port}"
     if exc.errno == errno.EADDRINUSE:
-        return SinkError(where, "the port is already in use", f"stop the program holding it, or pick another port: --web {o.host}:{o.port + 1}")
+        return SinkError(
+            where, "the port is already in use", f"stop the program holding it, or pick another port: --web {o.host}:{o.port + 1}"
+        )
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return SinkError(where, "binding it needs privileges (ports below 1024 need root)", "use a port of 1024 or above, such as 8080")
+        return SinkError(
+            where, "binding it needs privileges (ports below 1024 need root)", "use a port of 1024 or above, such as 8080"
+        )
     if exc.errno == errno.EADDRNOTAVAIL or isinstance(exc, socket.gaierror):
-        return SinkError(where, f"no network interface of this machine has that address ({exc.strerror or exc})", "use 127.0.0.1, 0.0.0.0 or one of this machine's addresses")
+        return SinkError(
+            where,
+            f"no network interface of this machine has that address ({exc.strerror or exc})",
+            "use 127.0.0.1, 0.0.0.0 or one of this machine's addresses",
+        )
     return SinkError(where, f"cannot listen ({exc.strerror or exc})", "check the address and port")
 
 
@@ -451,7 +459,11 @@ class _Handler(BaseHTTPRequestHandler):
             return self._json(events_document(self.app.events()), head)
         if path == "/api/events/stream":
             return self._sse(head)
-        return self._text(404, "not found: the paths are /, /stream.mjpg, /snapshot.jpg, /api/status, /api/events, /api/events/stream, /healthz\n", head)
+        return self._text(
+            404,
+            "not found: the paths are /, /stream.mjpg, /snapshot.jpg, /api/status, /api/events, /api/events/stream, /healthz\n",
+            head,
+        )
 
     # --- simple responses -------------------------------------------------------------------------------------
     def _send(self, code: int, body: bytes, ctype: str, head: bool, headers: dict[str, str] | None = None) -> None:
@@ -513,7 +525,9 @@ class _Handler(BaseHTTPRequestHandler):
             self.end_headers()
             return
         if not frames.join():
-            return self._text(503, f"too many viewers ({frames.max_viewers}); close another view and retry\n", head, {"Retry-After": "5"})
+            return self._text(
+                503, f"too many viewers ({frames.max_viewers}); close another view and retry\n", head, {"Retry-After": "5"}
+            )
         with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, STREAM_SNDBUF)
         try:

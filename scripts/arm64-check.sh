@@ -1,0 +1,281 @@
+#!/usr/bin/env bash
+# The runtime test suite on the Raspberry Pi's own architecture: an arm64 Debian root file system (the userland of
+# Raspberry Pi OS: Bookworm, Python 3.11; or --suite trixie, Python 3.13) run through qemu user-mode emulation.
+#
+# Usage: bash scripts/arm64-check.sh [--suite bookworm|trixie] [--rebuild] [pytest args]
+#
+# Needs root (or password-less sudo) on a Debian-family host with apt, and deb.debian.org and PyPI on first use.
+# Cached outside the repository, in $EDGE_CLASSIFIER_ARM64_CACHE (default /var/cache/edge-classifier/arm64-SUITE):
+#   qemu/  qemu-aarch64 (>= 8; 10.x from bookworm-backports' qemu-user .deb, a static binary, extracted, not
+#          installed). Bookworm's own qemu 7.2 is no stand-in: ai-edge-litert 2.2+ crashes in allocate_tensors under it.
+#   root/  the arm64 root (debootstrap from Debian's archive) with python3, the system tools the tests use and the
+#          venv /opt/venv. Rebuilt when its package list changes (or --rebuild); the venv when pyproject.toml does.
+# Each run copies the checkout (tracked and untracked, not ignored files) to /work/main in the root and bind-mounts
+# ../shared read-only at /work/shared, so the tests find their data at the same relative path.
+# Emulation: a binfmt_misc handler registered for this run only (removed on exit, whatever the exit); where
+# binfmt_misc cannot be used, PRoot with qemu (-q); on an aarch64 host, none. EDGE_CLASSIFIER_ARM64_EMULATION=
+# binfmt|proot forces one. The tests are those that import nothing of the converter or TensorFlow (see
+# scripts/arm64/runtime_tests.py), not marked slow.
+# Last line: "arm64: N passed, N failed, N skipped (...)"; the exit status is non-zero when any test failed.
+# Where no emulation is possible: "arm64: skipped: REASON" and exit 0; under CI=true that is a failure (exit 1).
+set -euo pipefail
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+ARGS=("$@")
+SUITE=bookworm
+REBUILD=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --suite) SUITE=${2:-}; shift 2 ;;
+    --suite=*) SUITE=${1#*=}; shift ;;
+    --rebuild) REBUILD=1; shift ;;
+    --) shift; break ;;
+    *) break ;;
+  esac
+done
+case "$SUITE" in
+  bookworm | trixie) ;;
+  *) echo "arm64-check: --suite must be bookworm or trixie, not '$SUITE'" >&2; exit 2 ;;
+esac
+CACHE=${EDGE_CLASSIFIER_ARM64_CACHE:-/var/cache/edge-classifier/arm64-$SUITE}
+MIRROR=${EDGE_CLASSIFIER_ARM64_MIRROR:-http://deb.debian.org/debian}
+QEMU_SUITE=${EDGE_CLASSIFIER_ARM64_QEMU_SUITE:-bookworm-backports}
+EMULATION=${EDGE_CLASSIFIER_ARM64_EMULATION:-auto}
+SHARED=$(dirname "$REPO")/shared
+ROOT=$CACHE/root
+# The root's Debian packages: Python, and the system tools the runtime tests call (gcc builds the fake libedgetpu,
+# mosquitto is the MQTT tests' broker, openssl makes their TLS certificates, systemd brings systemd-analyze).
+PACKAGES=python3,python3-venv,ca-certificates,gcc,libc6-dev,mosquitto,mosquitto-clients,openssl,systemd
+ROOT_FORMAT=1 # bump when the way the root is made changes: the cached root is then rebuilt
+KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
+START=$SECONDS
+
+under_ci() { case "${CI:-}" in 1 | true | TRUE | True | yes) return 0 ;; esac; return 1; }
+log() { echo "arm64: $*"; }
+# No way to emulate here: a skip with the reason, except under CI, where the check must run.
+unavailable() {
+  if under_ci; then
+    echo "arm64: FAILED: the arm64 check cannot run on this machine: $1 (CI=true requires it)"
+    exit 1
+  fi
+  echo "arm64: skipped: $1"
+  exit 0
+}
+elapsed() { local s=$((SECONDS - ${1:-$START})); printf '%dm%02ds' $((s / 60)) $((s % 60)); }
+
+[ "$(uname -s)" = Linux ] || unavailable "qemu user-mode emulation needs a Linux host, this is $(uname -s)"
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    exec sudo -n --preserve-env=CI,PIP_INDEX_URL,EDGE_CLASSIFIER_ARM64_CACHE,EDGE_CLASSIFIER_ARM64_MIRROR,EDGE_CLASSIFIER_ARM64_QEMU_SUITE,EDGE_CLASSIFIER_ARM64_EMULATION,EDGE_CLASSIFIER_ARM64_QEMU \
+      bash "$0" "${ARGS[@]}"
+  fi
+  unavailable "building the arm64 root needs root (debootstrap, chroot, binfmt_misc) and sudo -n is not allowed"
+fi
+command -v apt-get >/dev/null 2>&1 || unavailable "no apt-get: debootstrap and qemu come from Debian's archive"
+
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock"
+if ! flock -n 9; then
+  log "waiting for another arm64 check using $CACHE"
+  flock 9
+fi
+
+# ---- host tools --------------------------------------------------------------------------------------------------
+case "$(uname -m)" in aarch64 | arm64) METHOD=native ;; *) METHOD=$EMULATION ;; esac
+need=()
+command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
+[ -f "$KEYRING" ] || need+=(debian-archive-keyring)
+[ "$METHOD" != proot ] || command -v proot >/dev/null 2>&1 || need+=(proot)
+if [ ${#need[@]} -gt 0 ]; then
+  log "installing on the host: ${need[*]}"
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# ---- qemu-aarch64 >= 8 -------------------------------------------------------------------------------------------
+QEMU=
+qemu_major() { "$1" --version 2>/dev/null | sed -n '1s/.*version \([0-9]*\)\..*/\1/p'; }
+# The static qemu-aarch64 of $QEMU_SUITE's qemu-user package, fetched with apt using a private state folder (the
+# host's sources and package cache stay untouched) and extracted without installing it.
+fetch_qemu() {
+  local apt=$CACHE/apt deb tmp
+  mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial" "$apt/sources.list.d" "$CACHE/qemu"
+  echo "deb [signed-by=$KEYRING] $MIRROR $QEMU_SUITE main" >"$apt/sources.list"
+  local opts=(-qq -o "Dir::Etc::SourceList=$apt/sources.list" -o "Dir::Etc::SourceParts=$apt/sources.list.d"
+    -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o "APT::Sandbox::User=root")
+  apt-get "${opts[@]}" update
+  rm -f "$apt"/qemu-user_*.deb
+  (cd "$apt" && apt-get "${opts[@]}" download "qemu-user/$QEMU_SUITE")
+  deb=$(ls "$apt"/qemu-user_*.deb)
+  tmp=$(mktemp -d)
+  dpkg-deb --fsys-tarfile "$deb" | tar -x -C "$tmp" ./usr/bin/qemu-aarch64
+  mv "$tmp/usr/bin/qemu-aarch64" "$CACHE/qemu/qemu-aarch64"
+  rm -rf "$tmp" "$deb" "$apt/lists" "$apt/cache"
+}
+if [ "$METHOD" != native ]; then
+  if [ -n "${EDGE_CLASSIFIER_ARM64_QEMU:-}" ]; then
+    QEMU=$EDGE_CLASSIFIER_ARM64_QEMU
+  else
+    QEMU=$CACHE/qemu/qemu-aarch64
+    if [ ! -x "$QEMU" ] || [ "$(qemu_major "$QEMU")" = "" ]; then
+      log "fetching qemu-user from Debian $QEMU_SUITE"
+      fetch_qemu || unavailable "could not fetch qemu-user from $MIRROR $QEMU_SUITE"
+    fi
+  fi
+  major=$(qemu_major "$QEMU")
+  [ -n "$major" ] && [ "$major" -ge 8 ] ||
+    unavailable "$QEMU is qemu ${major:-?}: ai-edge-litert needs qemu >= 8 (Bookworm's 7.2 crashes in allocate_tensors)"
+  QEMU_VERSION=$("$QEMU" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p')
+fi
+
+# ---- emulation: binfmt_misc for this run, else PRoot --------------------------------------------------------------
+BINFMT=/proc/sys/fs/binfmt_misc
+BINFMT_ENTRY=
+MOUNTED_BINFMT=0
+TMP_PROOT=
+cleanup() {
+  if [ -n "$BINFMT_ENTRY" ] && [ -e "$BINFMT_ENTRY" ]; then echo -1 >"$BINFMT_ENTRY" || true; fi
+  # Unmount only what this run mounted, and only when no other handler (another run's) lives there.
+  if [ "$MOUNTED_BINFMT" = 1 ] && [ -z "$(ls "$BINFMT" | grep -vx -e register -e status)" ]; then
+    umount "$BINFMT" 2>/dev/null || true
+  fi
+  [ -z "$TMP_PROOT" ] || rm -rf "$TMP_PROOT"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+register_binfmt() {
+  if [ ! -e "$BINFMT/register" ]; then
+    mount -t binfmt_misc binfmt_misc "$BINFMT" 2>/dev/null || return 1
+    MOUNTED_BINFMT=1
+  fi
+  # qemu's own aarch64 ELF pattern and flags (Debian's binfmt.d/qemu-aarch64.conf). F: the kernel opens the
+  # interpreter now, so it works inside the chroot; P with a "-binfmt-P" name: qemu keeps the program's argv[0].
+  ln -sf "$QEMU" "$CACHE/qemu/aarch64-binfmt-P"
+  local name=edge-classifier-aarch64-$$
+  local magic='\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
+  local mask='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
+  printf '%s' ":$name:M::$magic:$mask:$CACHE/qemu/aarch64-binfmt-P:OPF" >"$BINFMT/register" 2>/dev/null || return 1
+  BINFMT_ENTRY=$BINFMT/$name
+}
+if [ "$METHOD" = auto ] || [ "$METHOD" = binfmt ]; then
+  if register_binfmt; then
+    METHOD=binfmt
+  elif [ "$METHOD" = binfmt ]; then
+    unavailable "cannot register a binfmt_misc handler (no permission to mount or write $BINFMT)"
+  else
+    log "binfmt_misc is not usable here; trying PRoot"
+    METHOD=proot
+    if ! command -v proot >/dev/null 2>&1; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq proot >/dev/null 2>&1 ||
+        unavailable "neither a binfmt_misc handler nor PRoot is available"
+    fi
+  fi
+fi
+if [ "$METHOD" = proot ]; then
+  TMP_PROOT=$(mktemp -d)
+  chmod 1777 "$TMP_PROOT"
+fi
+
+# Run a command in an arm64 root. "run" mode binds /dev, /sys, a fresh /tmp and ../shared (read-only) at
+# /work/shared; "bootstrap" mode only /proc (debootstrap's second stage makes its own /dev). binfmt and native: a
+# private mount namespace, so every mount vanishes with the command; proot: its own bindings.
+in_root() {
+  local mode=$1 root=$2
+  shift 2
+  local envs=(env -i HOME=/root LANG=C.UTF-8 TERM=dumb CI="${CI:-}" PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+    PIP_CERT=/etc/ssl/certs/edge-classifier-host-ca.crt PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
+  [ -z "${PIP_INDEX_URL:-}" ] || envs+=("PIP_INDEX_URL=$PIP_INDEX_URL")
+  local shared=
+  [ "$mode" = run ] && [ -d "$SHARED" ] && shared=$SHARED
+  if [ "$METHOD" = proot ]; then
+    local binds=(-b /proc)
+    [ "$mode" = bootstrap ] || binds+=(-b /dev -b /sys -b "$TMP_PROOT:/tmp")
+    # PRoot cannot make a binding read-only; the tests never write to ../shared (CI's binfmt path enforces it).
+    [ -z "$shared" ] || binds+=(-b "$shared:/work/shared")
+    proot -q "$QEMU" -r "$root" "${binds[@]}" -w / "${envs[@]}" "$@"
+    return
+  fi
+  unshare --mount --propagation private bash -c '
+    set -e
+    mode=$1 root=$2 shared=$3
+    shift 3
+    mount -t proc proc "$root/proc"
+    if [ "$mode" = run ]; then
+      mount --rbind /sys "$root/sys"
+      mount --rbind /dev "$root/dev"
+      mount -t tmpfs -o mode=1777 tmpfs "$root/tmp"
+      if [ -n "$shared" ]; then
+        mkdir -p "$root/work/shared"
+        mount --bind "$shared" "$root/work/shared"
+        mount -o remount,bind,ro "$root/work/shared"
+      fi
+    fi
+    exec chroot "$root" "$@"
+  ' bash "$mode" "$root" "$shared" "${envs[@]}" "$@"
+}
+
+case $METHOD in
+  native) log "Debian $SUITE arm64 root in $ROOT, native (aarch64 host)" ;;
+  binfmt) log "Debian $SUITE arm64 root in $ROOT; qemu-aarch64 $QEMU_VERSION through binfmt_misc ($BINFMT_ENTRY, for this run)" ;;
+  proot) log "Debian $SUITE arm64 root in $ROOT; qemu-aarch64 $QEMU_VERSION through PRoot $(proot --version 2>/dev/null | sed -n 's/.*\(v[0-9][0-9.]*\).*/\1/p' | head -1)" ;;
+esac
+
+# ---- the arm64 root (cached) -------------------------------------------------------------------------------------
+want_root="format=$ROOT_FORMAT suite=$SUITE mirror=$MIRROR packages=$PACKAGES"
+if [ "$REBUILD" = 1 ] || [ "$(cat "$ROOT/.edge-classifier-root" 2>/dev/null)" != "$want_root" ]; then
+  t0=$SECONDS
+  log "building the root with debootstrap (first run: minutes; cached afterwards)"
+  rm -rf "$ROOT" "$ROOT.new"
+  foreign=(--foreign)
+  [ "$METHOD" != native ] || foreign=()
+  debootstrap --arch=arm64 --variant=minbase --keyring="$KEYRING" --include="$PACKAGES" "${foreign[@]}" \
+    "$SUITE" "$ROOT.new" "$MIRROR" >"$CACHE/debootstrap.log" 2>&1 ||
+    { tail -20 "$CACHE/debootstrap.log"; echo "arm64: FAILED: debootstrap (log: $CACHE/debootstrap.log)"; exit 1; }
+  # A build root, not a system: no fsync per file (emulated dpkg is slow enough), no docs or translations, and no
+  # services started by package scripts.
+  mkdir -p "$ROOT.new/etc/dpkg/dpkg.cfg.d"
+  printf '%s\n' force-unsafe-io path-exclude=/usr/share/doc/* path-exclude=/usr/share/man/* \
+    path-exclude=/usr/share/info/* path-exclude=/usr/share/locale/* >"$ROOT.new/etc/dpkg/dpkg.cfg.d/01-edge-classifier"
+  printf '#!/bin/sh\nexit 101\n' >"$ROOT.new/usr/sbin/policy-rc.d"
+  chmod 755 "$ROOT.new/usr/sbin/policy-rc.d"
+  if [ "$METHOD" != native ]; then
+    in_root bootstrap "$ROOT.new" /bin/true ||
+      unavailable "the emulated root does not start (qemu-aarch64 $QEMU_VERSION via $METHOD)"
+    in_root bootstrap "$ROOT.new" /debootstrap/debootstrap --second-stage >>"$CACHE/debootstrap.log" 2>&1 ||
+      { tail -20 "$CACHE/debootstrap.log"; echo "arm64: FAILED: debootstrap --second-stage (log: $CACHE/debootstrap.log)"; exit 1; }
+  fi
+  echo "$want_root" >"$ROOT.new/.edge-classifier-root"
+  mv "$ROOT.new" "$ROOT"
+  log "root built in $(elapsed "$t0")"
+fi
+
+# ---- the checkout, the host's network settings -------------------------------------------------------------------
+rm -rf "$ROOT/work/main" "$ROOT/work/results"
+mkdir -p "$ROOT/work/main"
+if git -c safe.directory='*' -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
+  # What git would commit: tracked files still present plus untracked ones that are not ignored (.venv, builds).
+  (cd "$REPO" && git -c safe.directory='*' ls-files -z --cached --others --exclude-standard |
+    while IFS= read -r -d '' f; do [ -e "$f" ] && printf '%s\0' "$f"; done | tar --null -T - -cf -) |
+    tar -xf - -C "$ROOT/work/main"
+else
+  tar -C "$REPO" --exclude=.git --exclude=.venv --exclude='*.egg-info' --exclude=__pycache__ -cf - . |
+    tar -xf - -C "$ROOT/work/main"
+fi
+cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
+cp -L /etc/hosts "$ROOT/etc/hosts" 2>/dev/null || true
+# pip in the root trusts what the host trusts (a CI proxy's own CA included).
+for ca in "${PIP_CERT:-}" "${SSL_CERT_FILE:-}" /etc/ssl/certs/ca-certificates.crt; do
+  if [ -n "$ca" ] && [ -f "$ca" ]; then cp -L "$ca" "$ROOT/etc/ssl/certs/edge-classifier-host-ca.crt"; break; fi
+done
+[ -d "$SHARED" ] || log "$SHARED is absent: the tests that need it skip (CI=true: fail)"
+
+# ---- the tests ---------------------------------------------------------------------------------------------------
+rc=0
+in_root run "$ROOT" bash /work/main/scripts/arm64/in-root.sh "$@" || rc=$?
+read -r passed failed skipped <"$ROOT/work/results/counts" 2>/dev/null || { passed=0 failed=0 skipped=0; }
+where="Debian $SUITE arm64, $METHOD${QEMU_VERSION:+ qemu $QEMU_VERSION}, $(elapsed)"
+if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  echo "arm64: $passed passed, $failed failed, $skipped skipped ($where); pytest exited with $rc"
+  exit "$rc"
+fi
+echo "arm64: $passed passed, $failed failed, $skipped skipped ($where)"
+exit "$rc"
