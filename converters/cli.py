@@ -137,6 +137,13 @@ def add_convert_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--min-agreement", type=_fraction, help="fail when INT8 top-1 agreement with float is below this (0.95 or 95%%)"
     )
+    p.add_argument(
+        "--target",
+        choices=("tflite", "imx500"),
+        default="tflite",
+        help="tflite: an INT8 .tflite (default); imx500: packerOut.zip for the Raspberry Pi AI Camera, made by Sony's MCT "
+        "and imxconv in an environment of their own (installed on first use from PyPI; needs Java 17+)",
+    )
     p.add_argument("--edgetpu", action="store_true", help="also analyze and compile for the Edge TPU (needs edgetpu_compiler)")
     p.add_argument("--compiler", help="path of edgetpu_compiler for --edgetpu (default: found on PATH; implies --edgetpu)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
@@ -172,6 +179,8 @@ def run(args: argparse.Namespace) -> int:
         progress=not args.no_progress,
         command=["edge-convert", *getattr(args, "argv", [])],
     )
+    if getattr(args, "target", "tflite") == "imx500":
+        return _run_imx500(args, opts)
     report: dict[str, Any] | None = None
     try:
         report = convert(opts)
@@ -190,6 +199,24 @@ def run(args: argparse.Namespace) -> int:
                 f"compile it later with: edge-convert compile {out['tflite']}",
                 file=sys.stderr,
             )
+        return EXIT_ERROR
+    return EXIT_OK
+
+
+def _run_imx500(args: argparse.Namespace, opts: Any) -> int:
+    """``--target imx500``: Sony's toolchain instead of the TFLite converter (see :mod:`.imx500`)."""
+    if args.edgetpu or args.compiler:
+        print(
+            "error: --target imx500 makes a network for the AI Camera; --edgetpu/--compiler are for the TFLite target",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from .imx500 import convert_imx500, summary
+
+    try:
+        print(summary(convert_imx500(opts)))
+    except EdgeClassifierError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return EXIT_ERROR
     return EXIT_OK
 

@@ -195,8 +195,8 @@ def _warn_missing_compiler(compiler: str | None) -> None:
         find_compiler(compiler)
     except EdgeClassifierError as exc:
         print(
-            f"warning: --edgetpu: {exc.cause}; the INT8 model is still trained and written, "
-            f"and can be compiled elsewhere with `edge-convert compile MODEL`\n  {exc.fix[:300]}",
+            f"warning: --edgetpu: {exc.thing} {exc.cause}; the INT8 model is still trained and written "
+            "(how to install the compiler, or compile elsewhere with `edge-convert compile MODEL`, follows at the end)",
             file=sys.stderr,
         )
 

@@ -244,6 +244,45 @@ def test_keras_application_base_offline_is_one_clear_error(small: Path, tmp_path
     assert list((tmp_path / "out").iterdir()) == []
 
 
+FAKE_COMPILER = r'''#!{python}
+"""FakeEdgeTpuCompiler: edgetpu_compiler exists for x86-64 Debian only and cannot be installed here. It prints a
+success line and writes a real compiled model (one of Coral's) under the name the real compiler would use."""
+import os, shutil, sys
+args = sys.argv[1:]
+if args == ["--version"]:
+    print("Edge TPU Compiler version 16.0.384591198")
+    sys.exit(0)
+out_dir, model = args[args.index("-o") + 1], args[-1]
+stem = os.path.splitext(os.path.basename(model))[0]
+print("Edge TPU Compiler version 16.0.384591198\nModel compiled successfully in 42 ms.")
+shutil.copyfile({compiled!r}, os.path.join(out_dir, stem + "_edgetpu.tflite"))
+'''
+
+
+@pytest.mark.slow
+def test_edgetpu_compile_of_a_trained_model_lands_beside_it_and_in_the_report(trained: dict[str, Any], tmp_path: Path) -> None:
+    from edge_classifier.convert.train import compile_edgetpu
+
+    out = tmp_path / "out"
+    shutil.copytree(Path(trained["output"]["tflite"]).parent, out)
+    report = json.loads(json.dumps(trained))
+    report["output"].update(
+        {k: str(out / Path(v).name) for k, v in trained["output"].items() if k in ("tflite", "report", "html")}
+    )
+    compiled = REPO.parent / "shared" / "testdata" / "coral" / "mobilenet_v1_0.25_128_quant_edgetpu.tflite"
+    fake = tmp_path / "bin" / "edgetpu_compiler"
+    fake.parent.mkdir()
+    fake.write_text(FAKE_COMPILER.format(python=sys.executable, compiled=str(compiled)))
+    fake.chmod(0o755)
+    result = compile_edgetpu(report, compiler=str(fake))
+    assert result.output_path == out / "my_insects_int8_edgetpu.tflite" and result.output_path.is_file()
+    on_disk = json.loads((out / "my_insects_train_report.json").read_text(encoding="utf-8"))
+    assert on_disk["edgetpu_compile"]["output"] == str(result.output_path) and on_disk["output"]["edgetpu_tflite"] == str(
+        result.output_path
+    )
+    assert not list(out.glob(".edgetpu-compile-*"))
+
+
 # --- pieces: reproducible, pure -------------------------------------------------------------------------------
 def test_head_training_is_seeded_and_learns_a_separable_problem() -> None:
     from edge_classifier.convert.train import train_head
