@@ -110,7 +110,8 @@ def main() -> int:
     v = report["validation"]
     print(f"\n== validation ({v['images']} images, held out: {v['held_out']})")
     print(
-        f"top-1 agreement {v['top1_agreement']:.1%}  top-5 overlap {v['top5_overlap']:.1%}  mean TV distance {v['mean_total_variation']:.4f}"
+        f"top-1 agreement {v['top1_agreement']:.1%}  top-5 overlap {v['top5_overlap']:.1%}  "
+        f"mean TV distance {v['mean_total_variation']:.4f}"
     )
     print(f"{'image':<22}{'float':<28}{'int8':<28}agree")
     for r in v["rows"]:

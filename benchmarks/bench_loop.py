@@ -196,7 +196,8 @@ def main(argv: list[str] | None = None) -> int:
             "640x480": write_video(d / "v480.mp4", CORAL / "cat_720p.jpg", (640, 480), args.rounds * args.chunk + 30),
         }
         print(
-            f"model {args.model.name}; {args.rounds} interleaved rounds of {args.chunk} loop frames / {args.chunk} bare invokes (medians)\n"
+            f"model {args.model.name}; {args.rounds} interleaved rounds of {args.chunk} loop frames / "
+            f"{args.chunk} bare invokes (medians)\n"
         )
         print(
             f"{'video':<19} {'bare invoke ms':>15} {'model-bound fps':>16} {'loop fps':>9} {'ratio':>6}   loop stage medians (ms)"

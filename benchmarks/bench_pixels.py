@@ -382,10 +382,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"   {'classify(720p frame), fast resize':38s} {r['classify_ms']:7.3f} {r['ratio']:9.2f}   (goal <= 1.15)")
                 print(f"   {'predict_framed(224x224 framed)':38s} {r['framed_ms']:7.3f} {r['framed_ratio']:9.2f}")
                 print(
-                    f"   {'decode the 720p JPEG whole':38s} {r['decode_full_ms']:7.3f} {r['decode_full_ms'] / r['invoke_ms']:9.2f}"
+                    f"   {'decode the 720p JPEG whole':38s} {r['decode_full_ms']:7.3f} "
+                    f"{r['decode_full_ms'] / r['invoke_ms']:9.2f}"
                 )
                 print(
-                    f"   {'decode it reduced (1/2: 640x360)':38s} {r['decode_reduced_ms']:7.3f} {r['decode_reduced_ms'] / r['invoke_ms']:9.2f}"
+                    f"   {'decode it reduced (1/2: 640x360)':38s} {r['decode_reduced_ms']:7.3f} "
+                    f"{r['decode_reduced_ms'] / r['invoke_ms']:9.2f}"
                 )
                 print(f"   peak RSS {r['rss']:.0f} MiB")
             if "loop" in args.only:
@@ -393,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
                 if not video.exists():
                     write_mjpeg(video, args.rounds * args.chunk + 60)
                 print(
-                    f"\n2. the loop on 720p MJPEG ({args.rounds} rounds of {args.chunk} frames / {args.chunk} bare invokes; medians)"
+                    f"\n2. the loop on 720p MJPEG ({args.rounds} rounds of {args.chunk} frames / "
+                    f"{args.chunk} bare invokes; medians)"
                 )
                 print(f"   {'source':44s} {'bound fps':>9s} {'loop fps':>9s} {'ratio':>6s} {'RSS MiB':>8s}  mode")
                 for kind in (
@@ -404,8 +407,10 @@ def main(argv: list[str] | None = None) -> int:
                     "http-reduced-loop",
                 ):
                     r = run_child(["loop", str(args.model), t, kind, str(video), str(args.rounds), str(args.chunk)])
-                    name = {"file-full-loop": ".avi, decoded whole by FFmpeg (baseline)", "file-reduced-loop": ".avi, raw JPEG decoded reduced",
-                            "file-reduced-overlap": ".avi, reduced + framing in capture (proto)", "http-full-loop": "HTTP MJPEG, decoded whole (baseline)",
+                    name = {"file-full-loop": ".avi, decoded whole by FFmpeg (baseline)",
+                            "file-reduced-loop": ".avi, raw JPEG decoded reduced",
+                            "file-reduced-overlap": ".avi, reduced + framing in capture (proto)",
+                            "http-full-loop": "HTTP MJPEG, decoded whole (baseline)",
                             "http-reduced-loop": "HTTP MJPEG, raw JPEG decoded reduced"}[kind]  # fmt: skip
                     print(
                         f"   {name:44s} {r['bound_fps']:9.1f} {r['loop_fps']:9.1f} {r['ratio']:6.2f} {r['rss']:8.0f}  {r['mode']}"
@@ -419,7 +424,8 @@ def main(argv: list[str] | None = None) -> int:
                     sizes = [Path(p).stat().st_size for p in paths]
                     print(f"\n(made {len(paths)} photos in {time.perf_counter() - t0:.0f} s, {sum(sizes) / 2**20:.0f} MiB)")
                 print(
-                    f"\n3. a folder of {args.photos} photos, ImageNet-like sizes (rounds of 100 photos / 100 bare invokes; medians)"
+                    f"\n3. a folder of {args.photos} photos, ImageNet-like sizes "
+                    "(rounds of 100 photos / 100 bare invokes; medians)"
                 )
                 print(f"   {'path':44s} {'photos/s':>9s} {'invoke-bound/s':>14s} {'ratio':>6s} {'RSS MiB':>8s}")
                 labels = {}

@@ -216,7 +216,8 @@ def cpu_table(model: Path, clip: Path, seconds: int) -> None:
     from edge_classifier.sources import open as open_source
 
     print(
-        f"\n3. CPU seconds per minute of a mostly static 720p clip ({seconds} s at 30 fps, a bird on the perch for 4 s), 2 regions"
+        f"\n3. CPU seconds per minute of a mostly static 720p clip ({seconds} s at 30 fps, "
+        "a bird on the perch for 4 s), 2 regions"
     )
     print(f"{'mode':<22} {'CPU s / min of video':>21} {'invokes':>8} {'frames classified':>18}   events (perch)")
     regions = (Region("perch", PERCH, states={"bird": ["bird"]}), Region("door", DOOR))
@@ -322,7 +323,8 @@ def memory_table(model: Path, frames: int, tmp: Path) -> None:
         print(f"{'':<26} highest RSS by frame " + ", ".join(f"{m}: {v:.0f}" for m, v in zip(marks, at, strict=True)) + " MiB")
         if mode == "clips" and "jpeg_kb" in facts:
             per_s = facts["jpeg_kb"] * 30 / 1e3
-            print(f"pre-roll buffer: {facts['jpeg_kb']:.0f} kB per 720p frame (JPEG q80) = {per_s:.1f} MB per second of pre-roll at 30 fps;"
+            print(f"pre-roll buffer: {facts['jpeg_kb']:.0f} kB per 720p frame (JPEG q80) = "
+                  f"{per_s:.1f} MB per second of pre-roll at 30 fps;"
                   f" pre=5 holds 6 s (+1 s slack) = {per_s * 6:.0f} MB, peak seen {facts['ring_peak_mb']:.1f} MB")  # fmt: skip
 
 

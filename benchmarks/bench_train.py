@@ -84,7 +84,8 @@ def splits_child(data: Path, n_splits: int) -> None:
     from edge_classifier.convert.train import DEFAULT_AUGMENT, DEFAULT_BASE, batched_predict, load_base, train_head
     from edge_classifier.convert.train_data import augmented_input, load_photos, model_input, scan_folder, stratified_split
 
-    configs = (("baseline: LR on Lite0, no aug", "efficientnet-lite0", 1.0, 0), ("head on efficientnet-lite0", "efficientnet-lite0", None, DEFAULT_AUGMENT),
+    configs = (("baseline: LR on Lite0, no aug", "efficientnet-lite0", 1.0, 0),
+               ("head on efficientnet-lite0", "efficientnet-lite0", None, DEFAULT_AUGMENT),
                (f"default: head on {DEFAULT_BASE}", DEFAULT_BASE, None, DEFAULT_AUGMENT))  # fmt: skip
     out = {}
     for label, name, crop, copies in configs:
@@ -173,8 +174,10 @@ def main() -> int:
         print(f"{label:<34}{r['wall']:8.1f}{r['cpu']:8.1f}{r['rss']:8.0f}{r['float']:8.1%}{q:>8}{r['n']:5d}")
     d = rows[1][1]
     print(
-        f"\ndefault vs goal: wall {d['wall']:.0f} s (goal <= {GOAL_S:.0f} s; CPU {d['cpu']:.0f} s, i.e. >= {d['cpu'] / 2:.0f} s on 2 idle cores), "
-        f"RSS {d['rss']:.0f} MB (goal <= {GOAL_MB:.0f}), INT8 {d['int8']:.1%} (goal >= 95%), float - INT8 {100 * (d['float'] - d['int8']):+.1f} points (goal <= 1)"
+        f"\ndefault vs goal: wall {d['wall']:.0f} s (goal <= {GOAL_S:.0f} s; CPU {d['cpu']:.0f} s, "
+        f"i.e. >= {d['cpu'] / 2:.0f} s on 2 idle cores), "
+        f"RSS {d['rss']:.0f} MB (goal <= {GOAL_MB:.0f}), INT8 {d['int8']:.1%} (goal >= 95%), "
+        f"float - INT8 {100 * (d['float'] - d['int8']):+.1f} points (goal <= 1)"
     )
     print(
         f"default vs baseline: {100 * (d['float'] - rows[0][1]['float']):+.1f} points float on the same {d['n']} held-out photos"
@@ -188,7 +191,8 @@ def main() -> int:
         _, cpu, out = run_child([__file__, "--splits-child", "--data", str(args.data), "--splits", str(args.splits)])
         table = json.loads(out.strip().splitlines()[-1])
         print(
-            f"\n== float head, mean held-out accuracy over {args.splits} seeded 80/20 splits (same splits for each; {cpu:.0f} s CPU)"
+            f"\n== float head, mean held-out accuracy over {args.splits} seeded 80/20 splits "
+            f"(same splits for each; {cpu:.0f} s CPU)"
         )
         for label, r in table.items():
             print(f"{label:<36}{r['mean']:8.1%}   (min {r['min']:.1%}, max {r['max']:.1%}, {r['val']} photos each)")

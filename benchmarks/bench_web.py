@@ -148,7 +148,10 @@ def encode_cost(clf: Classifier, clip: Path, max_fps: float = 10.0) -> str:
         view_jpeg(result, 30.0, 960)
         times.append(time.perf_counter() - t0)
     ms = statistics.median(times) * 1000
-    return f"encode (annotate + JPEG) of a {rgb.shape[1]}x{rgb.shape[0]} frame: {ms:.2f} ms median = {ms * max_fps / 10:.1f}% of one core at {max_fps:g} fps"
+    return (
+        f"encode (annotate + JPEG) of a {rgb.shape[1]}x{rgb.shape[0]} frame: {ms:.2f} ms median = "
+        f"{ms * max_fps / 10:.1f}% of one core at {max_fps:g} fps"
+    )
 
 
 def part1(clf: Classifier, tmp: Path, frames: int, rounds: int) -> None:
@@ -185,7 +188,8 @@ def part1(clf: Classifier, tmp: Path, frames: int, rounds: int) -> None:
         cpu_ratio = statistics.median(b / c for c, b in zip(cpu[name], cpu[base_name], strict=True))
         s = statistics.median(stream[name])
         print(
-            f"   {name:<26} {statistics.median(fps[name]):9.1f} {ratio:7.3f} {statistics.median(cpu[name]):13.2f} {cpu_ratio:7.3f}"
+            f"   {name:<26} {statistics.median(fps[name]):9.1f} {ratio:7.3f} "
+            f"{statistics.median(cpu[name]):13.2f} {cpu_ratio:7.3f}"
             f" {s if s else float('nan'):18.1f}"
         )
     print(f"   one encode serves every viewer; {encode_cost(clf, clip)}")

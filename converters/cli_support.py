@@ -39,8 +39,8 @@ NOISE: tuple[re.Pattern[bytes], ...] = (
     re.compile(rb"INFO: Initialized TensorFlow Lite runtime\."),
 )
 # Starts of the noise lines: a partial line that could still become one is held back until its end arrives.
-_NOISE_STARTS: tuple[bytes, ...] = (b"WARNING: All log messages", b"I0", b"I1", b"fully_quantize:", b"INFO: Created TensorFlow Lite",
-                                    b"INFO: Initialized TensorFlow Lite")  # fmt: skip
+_NOISE_STARTS: tuple[bytes, ...] = (b"WARNING: All log messages", b"I0", b"I1", b"fully_quantize:",
+                                    b"INFO: Created TensorFlow Lite", b"INFO: Initialized TensorFlow Lite")  # fmt: skip
 
 
 # --- the [convert] extra ---------------------------------------------------------------------------

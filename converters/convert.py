@@ -180,7 +180,8 @@ def convert(opts: ConvertOptions) -> dict[str, Any]:
     if opts.min_agreement is not None and validation.top1_agreement < opts.min_agreement:
         raise ConversionError(
             str(tflite_path),
-            f"INT8 top-1 agreement with the float model is {validation.top1_agreement:.1%}, below --min-agreement {opts.min_agreement:.1%} "
+            f"INT8 top-1 agreement with the float model is {validation.top1_agreement:.1%}, "
+            f"below --min-agreement {opts.min_agreement:.1%} "
             f"(report: {report_path})",
             "calibrate on more (and more representative) images, try per-channel weights, or lower the threshold",
         )

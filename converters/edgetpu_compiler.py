@@ -31,8 +31,10 @@ VERSION_TIMEOUT_S = 30.0
 
 INSTALL_HELP = (
     "install it on Debian/Ubuntu x86-64: "
-    "curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg | sudo gpg --dearmor -o /usr/share/keyrings/coral-edgetpu.gpg && "
-    'echo "deb [signed-by=/usr/share/keyrings/coral-edgetpu.gpg] https://packages.cloud.google.com/apt coral-edgetpu-stable main" '
+    "curl -fsSL https://packages.cloud.google.com/apt/doc/apt-key.gpg "
+    "| sudo gpg --dearmor -o /usr/share/keyrings/coral-edgetpu.gpg && "
+    'echo "deb [signed-by=/usr/share/keyrings/coral-edgetpu.gpg] '
+    'https://packages.cloud.google.com/apt coral-edgetpu-stable main" '
     "| sudo tee /etc/apt/sources.list.d/coral-edgetpu.list && sudo apt-get update && sudo apt-get install edgetpu-compiler; "
     "elsewhere (macOS, Windows, ARM, Raspberry Pi) run it in an x86-64 Debian container: "
     'docker run --rm --platform linux/amd64 -v "$PWD:/work" -w /work edgetpu-compiler model_int8.tflite '
@@ -135,7 +137,8 @@ class CompileResult:
         lines = [f"Compiled with edgetpu_compiler {self.compiler_version}: {self.output_path}"]
         if self.log.fields.get("output_size"):
             lines.append(
-                f"  size {self.log.fields.get('output_size')}, on-chip parameters {self.log.fields.get('on_chip_memory_used', '?')}, "
+                f"  size {self.log.fields.get('output_size')}, "
+                f"on-chip parameters {self.log.fields.get('on_chip_memory_used', '?')}, "
                 f"off-chip {self.log.fields.get('off_chip_memory_used', '?')}, Edge TPU subgraphs "
                 f"{self.log.counts.get('edgetpu_subgraphs', '?')}"
             )
@@ -149,7 +152,8 @@ class CompileResult:
             else:
                 lines.append(
                     "The offline prediction differed: predicted only "
-                    f"{self.comparison['predicted_only'] or 'nothing'}, compiler only {self.comparison['actual_only'] or 'nothing'}."
+                    f"{self.comparison['predicted_only'] or 'nothing'}, "
+                    f"compiler only {self.comparison['actual_only'] or 'nothing'}."
                 )
         return "\n".join(lines)
 
@@ -259,7 +263,8 @@ def _check_compiled(path: Path) -> None:
     if not info.is_edgetpu_compiled:
         raise CompilerError(
             str(path),
-            f"the compiler wrote a model without an {EDGETPU_CUSTOM_OP} ({path.stat().st_size} bytes): nothing would run on the Edge TPU",
+            f"the compiler wrote a model without an {EDGETPU_CUSTOM_OP} ({path.stat().st_size} bytes): "
+            "nothing would run on the Edge TPU",
             "run `edge-convert analyze` on the input: the first op probably cannot be mapped (float input, unsupported op)",
         )
 

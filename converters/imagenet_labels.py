@@ -36,12 +36,16 @@ def imagenet_labels() -> tuple[str, ...]:
             path = Path(str(resources.files("edge_classifier.models") / "imagenet_labels.txt"))
     if not path.is_file():
         raise LabelsError(
-            str(LABELS_PATH), "the ImageNet labels file is missing", "regenerate it: python -m edge_classifier.convert.imagenet_labels SOURCE"
+            str(LABELS_PATH),
+            "the ImageNet labels file is missing",
+            "regenerate it: python -m edge_classifier.convert.imagenet_labels SOURCE",
         )
     labels = load_labels(path)
     if len(labels) != 1000:
         raise LabelsError(
-            str(path), f"has {len(labels)} labels, expected 1000", "regenerate it: python -m edge_classifier.convert.imagenet_labels SOURCE"
+            str(path),
+            f"has {len(labels)} labels, expected 1000",
+            "regenerate it: python -m edge_classifier.convert.imagenet_labels SOURCE",
         )
     return labels
 

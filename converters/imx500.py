@@ -300,6 +300,7 @@ def convert_imx500(opts: ConvertOptions, *, toolchain_dir: Path | None = None, k
             "rebuild_max_abs_diff": result.get("rebuild_max_abs_diff"),
             "agreement": result.get("agreement"),
             "xquant": result.get("xquant"),
+            "xquant_readable": _readable(result.get("xquant")),
             "ptq_seconds": result.get("ptq_seconds"),
             "job_peak_rss_mb": result.get("peak_rss_mb"),
         },
@@ -328,12 +329,28 @@ def convert_imx500(opts: ConvertOptions, *, toolchain_dir: Path | None = None, k
     return report
 
 
+def _readable(xquant: dict[str, Any] | None) -> dict[str, Any]:
+    """MCT XQuant's output metrics in the usual units: its ``cs`` is Keras's CosineSimilarity *loss* (the negated
+    similarity) and its ``sqnr`` a power ratio (``mean(x^2) / mean((x - y)^2)``), shown here in dB."""
+    out: dict[str, Any] = {}
+    for key in ("representative", "validation"):
+        m = (xquant or {}).get(key) or {}
+        if m:
+            sqnr = float(m.get("sqnr", 0.0))
+            out[key] = {
+                "cosine_similarity": -float(m.get("cs", 0.0)),
+                "sqnr_db": round(10 * float(np.log10(sqnr)), 2) if sqnr > 0 else None,
+                "mse": float(m.get("mse", 0.0)),
+            }
+    return out
+
+
 def summary(report: dict[str, Any]) -> str:
     """The human summary ``edge-convert`` prints after an IMX500 conversion."""
     out = report["output"]
     q = report["quantization"]
     agree = q.get("agreement") or {}
-    xq = (q.get("xquant") or {}).get("validation") or {}
+    xq = (q.get("xquant_readable") or {}).get("validation") or {}
     mem = report["imx500"].get("memory_report") or {}
     lines = [
         f"IMX500 network: {out['packerOut.zip']} ({out['size_bytes'] / 1e6:.2f} MB)",
@@ -342,7 +359,10 @@ def summary(report: dict[str, Any]) -> str:
         f" (fits: {mem.get('Fit In Chip', '?')})",
         f"  float vs quantized on {agree.get('images', '?')} images: top-1 agreement {agree.get('top1_agreement', float('nan')):.1%}"
         + (
-            f"; MCT XQuant output SQNR {xq.get('sqnr', float('nan')):.1f} dB, MSE {xq.get('mse', float('nan')):.2e}" if xq else ""
+            f"; MCT XQuant on the output: cosine similarity {xq['cosine_similarity']:.4f}, SQNR {xq['sqnr_db']} dB, "
+            f"MSE {xq['mse']:.2e}"
+            if xq
+            else ""
         ),
         f"  times: {', '.join(f'{k} {v:g} s' for k, v in report['times_s'].items())}",
         f"  report: {out['report']}",

@@ -173,7 +173,8 @@ def check_file(data: bytes, name: str) -> FileCheck:
     if "HARD_SWISH" in ops:
         check.warnings.append(
             f"HARD_SWISH x{ops['HARD_SWISH']}: the Edge TPU does not run it, so the model splits between TPU and CPU; "
-            "for the Edge TPU convert the minimalistic variant (mobilenet_v3_small_minimalistic / mobilenet_v3_large_minimalistic)"
+            "for the Edge TPU convert the minimalistic variant "
+            "(mobilenet_v3_small_minimalistic / mobilenet_v3_large_minimalistic)"
         )
     other = {k: v for k, v in unsupported.items() if k != "HARD_SWISH"}
     if other:

@@ -45,7 +45,8 @@ def summary(report: dict[str, Any]) -> str:
     out = report["output"]
     lines = [
         f"model      {report['source']}",
-        f"wrote      {out['tflite']}  ({out['size_bytes'] / 1e6:.2f} MB, float {report['float']['size_estimate_bytes'] / 1e6:.2f} MB)",
+        f"wrote      {out['tflite']}  ({out['size_bytes'] / 1e6:.2f} MB, "
+        f"float {report['float']['size_estimate_bytes'] / 1e6:.2f} MB)",
         f"input      {report['check']['input']['dtype']} {report['check']['input']['shape']} "
         f"scale {report['check']['input']['scale']:.6g} zero point {report['check']['input']['zero_point']}",
         f"spec       {report['spec']}",

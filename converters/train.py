@@ -783,7 +783,8 @@ def _train_in(
     y_val = val_set.labels
     cut_tr = cut_va = None
     _say(
-        f"extracting features of {n_tr} training photos x {copies} (the photo + {opts.augment} augmented) and {len(y_val)} validation photos",
+        f"extracting features of {n_tr} training photos x {copies} (the photo + {opts.augment} augmented) "
+        f"and {len(y_val)} validation photos",
         say,
     )
     with stage("features"):

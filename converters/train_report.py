@@ -227,19 +227,29 @@ def render_html(report: Mapping[str, Any], thumbnails: Mapping[str, np.ndarray] 
         pic = f'<img src="{data_uri(thumbnail_jpeg(img), "image/jpeg")}" alt="">' if img is not None else ""
         gallery.append(
             f"<figure>{pic}<figcaption><b>{e(Path(m['image']).name)}</b><br>true: {e(m['truth'])}<br>"
-            f"float: {e(m['float']['label'])} ({m['float']['score']:.2f})<br>INT8: {e(m['int8']['label'])} ({m['int8']['score']:.2f})"
+            f"float: {e(m['float']['label'])} ({m['float']['score']:.2f})<br>"
+            f"INT8: {e(m['int8']['label'])} ({m['int8']['score']:.2f})"
             "</figcaption></figure>"
         )
     tpu = report["check"].get("edgetpu_analysis") or {}
     tpu_line = (
         "all ops predicted on the Edge TPU" if tpu.get("fully_mapped")
-        else f"{tpu.get('edgetpu_ops', '?')} of {tpu.get('total_ops', '?')} ops predicted on the Edge TPU" if tpu else "not analysed"
+        else f"{tpu.get('edgetpu_ops', '?')} of {tpu.get('total_ops', '?')} ops predicted on the Edge TPU" if tpu
+        else "not analysed"
     )  # fmt: skip
     skipped = "".join(f"<li>{e(s['file'])}: {e(s['reason'])}</li>" for s in data["skipped"])
     warnings = "".join(f"<li>{e(w)}</li>" for w in data["warnings"])
     legend = ", ".join(f"#{i} = {e(c)}" for i, c in enumerate(classes))
     cpu_total = report.get("cpu_s", {}).get("total")
     cpu = f" (CPU {cpu_total:.0f} s)" if cpu_total is not None else ""
+    # The longer table cells, built here so the template's lines stay short.
+    blocks = report["training"]["fine_tune_blocks"]
+    fine_tuned = ", last " + str(blocks) + " blocks fine-tuned" if blocks else ""
+    photos_cell = (
+        f"{e(data['folder'])}: {sum(data['photos'].values())} readable, {len(data['skipped'])} skipped; "
+        f"validation: {e(data['val_source'])}"
+    )
+    total_s = report["times_s"].get("total", sum(v for k, v in report["times_s"].items() if k != "total"))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Training report: {e(Path(out["tflite"]).name)}</title>
 <style>
@@ -253,11 +263,11 @@ img {{ max-width: 100% }} .big {{ font-size: 1.3em }}
 on {val["images"]} held-out photos (float/INT8 agreement {_pct(val["top1_agreement"])}).</p>
 <table>
 <tr><th>model</th><td>{e(out["tflite"])} ({out["size_bytes"] / 1e6:.2f} MB)</td></tr>
-<tr><th>base</th><td>{e(report["base"]["name"])}, new head of {len(classes)} classes{", last " + str(report["training"]["fine_tune_blocks"]) + " blocks fine-tuned" if report["training"]["fine_tune_blocks"] else ""}</td></tr>
+<tr><th>base</th><td>{e(report["base"]["name"])}, new head of {len(classes)} classes{fine_tuned}</td></tr>
 <tr><th>spec</th><td>{e(report["spec"])}</td></tr>
-<tr><th>photos</th><td>{e(data["folder"])}: {sum(data["photos"].values())} readable, {len(data["skipped"])} skipped; validation: {e(data["val_source"])}</td></tr>
+<tr><th>photos</th><td>{photos_cell}</td></tr>
 <tr><th>Edge TPU</th><td>{e(tpu_line)}</td></tr>
-<tr><th>time</th><td>{report["times_s"].get("total", sum(v for k, v in report["times_s"].items() if k != "total")):.0f} s{cpu}, peak memory {report["peak_rss_mb"]:.0f} MB</td></tr>
+<tr><th>time</th><td>{total_s:.0f} s{cpu}, peak memory {report["peak_rss_mb"]:.0f} MB</td></tr>
 </table>
 {"<h2>Warnings</h2><ul>" + warnings + "</ul>" if warnings else ""}
 <h2>Per class</h2>
@@ -316,7 +326,8 @@ def summary(report: Mapping[str, Any]) -> str:
     t = report["times_s"]
     cpu = report.get("cpu_s", {}).get("total")
     lines.append(
-        f"time       {t.get('total', 0):.0f} s{f' (CPU {cpu:.0f} s)' if cpu is not None else ''}, peak memory {report['peak_rss_mb']:.0f} MB"
+        f"time       {t.get('total', 0):.0f} s{f' (CPU {cpu:.0f} s)' if cpu is not None else ''}, "
+        f"peak memory {report['peak_rss_mb']:.0f} MB"
     )
     lines.append(f"report     {out['html']}  (and {Path(out['report']).name})")
     return "\n".join(lines)

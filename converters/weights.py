@@ -215,7 +215,8 @@ def _checked_numel(numel: Any, dtype: Any, key: str) -> int:
         raise ValueError(f"storage {key} has an invalid element count {numel!r}")
     if numel * np.dtype(dtype).itemsize > MAX_TENSOR_BYTES:
         raise ValueError(
-            f"storage {key} announces {numel * np.dtype(dtype).itemsize} bytes, more than the {MAX_TENSOR_BYTES} a weights tensor may hold"
+            f"storage {key} announces {numel * np.dtype(dtype).itemsize} bytes, "
+            f"more than the {MAX_TENSOR_BYTES} a weights tensor may hold"
         )
     return numel
 

@@ -395,7 +395,8 @@ def _check_is_classifier(info: ModelFileInfo, name: str) -> None:
         raise ModelError(
             name,
             f"is not an image classifier: it has {len(sg.inputs)} inputs and {len(sg.outputs)} outputs",
-            "use a classifier with one image input and one score output (detection, pose and segmentation models are not supported)",
+            "use a classifier with one image input and one score output "
+            "(detection, pose and segmentation models are not supported)",
         )
 
 

@@ -128,8 +128,8 @@ def validate(raw: dict[str, Any], where: str = "config", options: Iterable[Optio
         seen[name] = key
         opt = table[name]
         out[opt.dest] = from_config(opt, value, f"{where}: key {key!r}")
-        if opt.kind == "tables":  # [[region]]: each table checked as the run will build it
-            _check_regions(out[opt.dest], f"{where}: [[{key}]]")
+        if opt.kind == "tables" and out[opt.dest] is not None:  # [[region]]: each table checked as the run will build it
+            _check_regions(out[opt.dest], f"{where}: key {key!r}")
     return out
 
 

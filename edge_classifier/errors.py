@@ -26,6 +26,15 @@ class EdgeClassifierError(Exception):
         super().__init__(message)
 
 
+def shown(value: object, limit: int = 60) -> str:
+    """``repr(value)`` for a message: one line, control characters escaped, cut at ``limit`` characters.
+
+    A hostile value (a 10 MB string, a newline-laden name) must not become a 10 MB or multi-line error message.
+    """
+    text = f"{value:g}" if isinstance(value, float) else repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + "...'"
+
+
 # --- models and their contract -------------------------------------------------------
 class ModelError(EdgeClassifierError):
     """A model file is missing, unreadable, corrupt, or not an image classifier."""

@@ -41,6 +41,7 @@ from .backends.base import BackendInfo
 from .errors import AcceleratorLostError, CameraTimeoutError, ConfigError, EdgeClassifierError
 from .loop_options import MOTION_RECHECK, LoopOptions, options_from_keywords
 from .postprocess import classes_from_scores
+from .preprocess import min_source_size
 from .regions import Region, frame_region, pixel_box, region_spec
 from .results import Frame, Prediction, RegionResult, Result
 from .smoothing import Smoother, StateSmoother, settle_frames
@@ -392,8 +393,8 @@ class FrameLoop:
         if not self.runners:
             # Only the whole frame is classified: a camera with a hardware scaler may deliver it small. Regions
             # are cut from the full-resolution frame instead.
-            h, w = self.classifier.spec.input_size
-            self.source.prefer_size(w, h)
+            # What the framing needs (256x256 for a 224 model's 0.875 centre crop), so nothing is enlarged again.
+            self.source.prefer_size(*min_source_size(self.classifier.spec))
         self.source.open()
         try:
             self._thread = threading.Thread(target=self._capture, name="edge-classifier-capture", daemon=True)

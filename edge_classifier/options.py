@@ -23,7 +23,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from .errors import ConfigError, EdgeClassifierError, SpecError
+from .errors import ConfigError, EdgeClassifierError, SpecError, shown
 
 __all__ = [
     "BENCH_OPTIONS",
@@ -195,8 +195,7 @@ def _num(x: float) -> str:
 
 def _show(value: Any) -> str:
     """``repr(value)``, one line and short: control characters escaped, long values cut, ``2`` for ``2.0``."""
-    text = f"{value:g}" if isinstance(value, float) else repr(value)
-    return text if len(text) <= _SHOW_MAX else text[: _SHOW_MAX - 5] + "...'"
+    return shown(value, _SHOW_MAX)
 
 
 # --- the rules ---------------------------------------------------------------------------------
@@ -563,7 +562,8 @@ _DAY = 86400.0
 
 #: Options of every command that loads a model (classify, run, bench, evaluate).
 MODEL_OPTIONS: tuple[Option, ...] = (
-    Option("model", "str", "a .tflite classifier (default: the bundled EfficientNet-Lite0 INT8)", short="-m", api="model", paths=True),
+    Option("model", "str", "a .tflite classifier (default: the bundled EfficientNet-Lite0 INT8)", short="-m", api="model",
+           paths=True),
     Option("labels", "str", "labels file overriding those embedded in the model", api="labels", paths=True),
     Option("backend", "str", "auto | ai-edge-litert | tflite-runtime | tensorflow", default="auto", api="runtime",
            example="'auto'"),
@@ -572,12 +572,13 @@ MODEL_OPTIONS: tuple[Option, ...] = (
            takes="a device string (auto, cpu, edgetpu, usb:N, pci:N, hailo:N, imx500, ...)"),
     Option("threads", "int", "CPU threads (default: all cores)", low=1, high=1024, example="4", api="num_threads"),
     Option("top-k", "int", "classes per image (default 5)", default=5, short="-k", low=1, high=100_000, example="5", api="top_k"),
-    Option("min-score", "float", "drop classes scoring below this", default=0.0, low=0.0, high=1.0, note="scores are probabilities",
-           example="0.3", api="min_score"),
+    Option("min-score", "float", "drop classes scoring below this", default=0.0, low=0.0, high=1.0,
+           note="scores are probabilities", example="0.3", api="min_score"),
     Option("mean", "floats", "normalisation mean, one value or R,G,B", example="127.5", api="mean", spec_field=True),
     Option("std", "floats", "normalisation std, one value or R,G,B", low=0.0, low_open=True, example="127.5", api="std",
            spec_field=True),
-    Option("resize", "str", "how frames are fitted", choices=("stretch", "center_crop", "letterbox"), api="resize", spec_field=True),
+    Option("resize", "str", "how frames are fitted", choices=("stretch", "center_crop", "letterbox"), api="resize",
+           spec_field=True),
     Option("crop-fraction", "float", "with --resize center_crop: the share of the centre kept (0.875 as ImageNet is scored)",
            low=0.0, low_open=True, high=1.0, example="0.875", api="crop_fraction", spec_field=True),
     Option("color-order", "str", "channel order the model expects", choices=("RGB", "BGR"), api="color_order", spec_field=True),
@@ -593,7 +594,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("jsonl", "str", "write one JSON record per frame to PATH, or - for stdout", metavar="PATH"),
     Option("events-only", "flag", "with --jsonl: only frames where the smoothed label changed"),
     Option("record", "str", "write an annotated video (.mp4, .avi, .mkv)", metavar="PATH"),
-    Option("record-fps", "float", "frame rate of --record (default: measured)", low=0.0, low_open=True, high=1000.0, example="30"),
+    Option("record-fps", "float", "frame rate of --record (default: measured)", low=0.0, low_open=True, high=1000.0,
+           example="30"),
     Option("show", "flag", "show an annotated preview window (needs opencv-python and a display)"),
     Option("max-frames", "int", "stop after N classified frames", low=1, example="100"),
     Option("smooth", "float", "EMA weight kept from past frames, 0 (off) .. 0.95 (heavy)", default=0.0, low=0.0, high=1.0,
@@ -603,8 +605,8 @@ RUN_OPTIONS: tuple[Option, ...] = (
     Option("stats-interval", "float", "seconds between stats lines on stderr; 0 = off", default=1.0, low=0.0, high=_DAY,
            example="1", metavar="S"),
     Option("realtime", "flag", "play a video file at its own frame rate, dropping frames like a camera"),
-    Option("timeout", "float", "seconds a camera or stream may stall before it counts as lost", default=5.0, low=0.0, low_open=True,
-           high=_DAY, example="5", metavar="S"),
+    Option("timeout", "float", "seconds a camera or stream may stall before it counts as lost", default=5.0, low=0.0,
+           low_open=True, high=_DAY, example="5", metavar="S"),
     Option("reconnect-timeout", "float", "seconds a dropped stream keeps trying to reopen; 0 = give up at once", default=20.0,
            low=0.0, high=_DAY, example="60", metavar="S"),
     Option("quiet", "flag", "do not print label changes on stdout", short="-q"),

@@ -26,7 +26,7 @@ from typing import Any, cast
 
 import numpy as np
 
-from .errors import ConfigError
+from .errors import ConfigError, shown
 from .preprocess import fit_to_spec
 from .spec import ModelSpec
 from .states import UNKNOWN
@@ -59,11 +59,11 @@ Box = tuple[float, float, float, float]
 
 def _number(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ConfigError(where, f"{value!r} is not a number", "write the box as x, y, w, h: four numbers")
+        raise ConfigError(where, f"{shown(value)} is not a number", "write the box as x, y, w, h: four numbers")
     v = float(value)
     if not math.isfinite(v) or v < 0:
         raise ConfigError(
-            where, f"{value!r} is not a finite number >= 0", "write the box as x, y, w, h with x, y >= 0 and w, h > 0"
+            where, f"{shown(value)} is not a finite number >= 0", "write the box as x, y, w, h with x, y >= 0 and w, h > 0"
         )
     return v
 
@@ -81,27 +81,29 @@ def parse_box(value: str | Sequence[Any], where: str = "box") -> Box:
         try:
             numbers: list[Any] = [float(p) for p in parts]
         except ValueError:
-            raise ConfigError(where, f"{value!r} is not four numbers", fix) from None
+            raise ConfigError(where, f"{shown(value)} is not four numbers", fix) from None
     elif isinstance(value, Sequence):
         numbers = list(value)
     else:
-        raise ConfigError(where, f"{value!r} is not a box", fix)
+        raise ConfigError(where, f"{shown(value)} is not a box", fix)
     if len(numbers) != 4:
-        raise ConfigError(where, f"{value!r} has {len(numbers)} values, not 4", fix)
+        raise ConfigError(where, f"{shown(value)} has {len(numbers)} values, not 4", fix)
     x, y, w, h = (_number(v, where) for v in numbers)
     if w == 0 or h == 0:
-        raise ConfigError(where, f"{value!r} has zero {'width' if w == 0 else 'height'}", "give the box a size: w and h above 0")
+        raise ConfigError(
+            where, f"{shown(value)} has zero {'width' if w == 0 else 'height'}", "give the box a size: w and h above 0"
+        )
     if max(x, y, w, h) > 1:
         if any(v != int(v) for v in (x, y, w, h)):
             raise ConfigError(
                 where,
-                f"{value!r} mixes pixels (a value above 1) with fractions",
+                f"{shown(value)} mixes pixels (a value above 1) with fractions",
                 "use whole pixels for every value, or fractions (all at most 1) for every value",
             )
     elif x + w > 1 + 1e-9 or y + h > 1 + 1e-9:
         raise ConfigError(
             where,
-            f"{value!r} leaves the frame (x + w = {x + w:g}, y + h = {y + h:g}; as fractions they must be at most 1)",
+            f"{shown(value)} leaves the frame (x + w = {x + w:g}, y + h = {y + h:g}; as fractions they must be at most 1)",
             "shrink the box, or give pixels (values above 1 are read as pixels)",
         )
     return (x, y, w, h)
@@ -113,22 +115,24 @@ def _states(value: Any, where: str) -> dict[str, tuple[str, ...]] | None:
     if not isinstance(value, Mapping) or not value:
         raise ConfigError(
             f"{where}: states",
-            f"{value!r} is not a table of state names",
+            f"{shown(value)} is not a table of state names",
             'write states = { open = ["sliding door"], shut = ["stone wall"] }',
         )
     out: dict[str, tuple[str, ...]] = {}
     for name, entries in value.items():
         if not isinstance(name, str) or not name.strip():
-            raise ConfigError(f"{where}: states", f"{name!r} is not a state name", "name each state with a word")
+            raise ConfigError(f"{where}: states", f"{shown(name)} is not a state name", "name each state with a word")
         if name.strip().lower() == UNKNOWN:
             raise ConfigError(
-                f"{where}: states.{name}", f"{UNKNOWN!r} is reserved for 'below every threshold'", "call the state something else"
+                f"{where}: states.{name}",
+                f"{shown(UNKNOWN)} is reserved for 'below every threshold'",
+                "call the state something else",
             )
         items = (entries,) if isinstance(entries, str) else entries
         if not isinstance(items, Sequence) or not items or not all(isinstance(e, str) and e.strip() for e in items):
             raise ConfigError(
                 f"{where}: states.{name}",
-                f"{entries!r} is not a list of labels",
+                f"{shown(entries)} is not a list of labels",
                 'list labels or built-in groups: ["bird"], ["sliding door"]',
             )
         out[name.strip()] = tuple(e.strip() for e in items)
@@ -137,7 +141,7 @@ def _states(value: Any, where: str) -> dict[str, tuple[str, ...]] | None:
 
 def _fraction(value: Any, where: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
-        raise ConfigError(where, f"{value!r} is not a score in [0, 1]", "use e.g. 0.5 (the default) or 0.6")
+        raise ConfigError(where, f"{shown(value)} is not a score in [0, 1]", "use e.g. 0.5 (the default) or 0.6")
     return float(value)
 
 
@@ -178,18 +182,18 @@ class Region:
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not _NAME_RE.match(self.name):
             raise ConfigError(
-                f"region name {self.name!r}",
+                f"region name {shown(self.name)}",
                 "is not a plain name (letters, digits, _ and -, starting with a letter or digit, up to 64)",
                 "use e.g. feeder, front_door, spot-2",
             )
-        where = f"region {self.name!r}"
+        where = f"region {shown(self.name)}"
         object.__setattr__(self, "box", parse_box(self.box, f"{where}: box"))
         object.__setattr__(self, "states", _states(self.states, where))
         object.__setattr__(self, "threshold", _fraction(self.threshold, f"{where}: threshold"))
         if self.thresholds is not None:
             if not isinstance(self.thresholds, Mapping):
                 raise ConfigError(
-                    f"{where}: thresholds", f"{self.thresholds!r} is not a table", "write thresholds = { open = 0.7 }"
+                    f"{where}: thresholds", f"{shown(self.thresholds)} is not a table", "write thresholds = { open = 0.7 }"
                 )
             per = {str(k): _fraction(v, f"{where}: thresholds.{k}") for k, v in self.thresholds.items()}
             if self.states is None or set(per) - set(self.states):
@@ -201,11 +205,11 @@ class Region:
                 )
             object.__setattr__(self, "thresholds", per)
         if self.framing not in FRAMINGS:
-            raise ConfigError(f"{where}: framing", f"{self.framing!r} is not a framing", f"use one of {', '.join(FRAMINGS)}")
+            raise ConfigError(f"{where}: framing", f"{shown(self.framing)} is not a framing", f"use one of {', '.join(FRAMINGS)}")
         if self.hysteresis is not None and (isinstance(self.hysteresis, bool) or not isinstance(self.hysteresis, int)):
-            raise ConfigError(f"{where}: hysteresis", f"{self.hysteresis!r} is not a whole number of frames", "use e.g. 3")
+            raise ConfigError(f"{where}: hysteresis", f"{shown(self.hysteresis)} is not a whole number of frames", "use e.g. 3")
         if self.smoothing is not None and (isinstance(self.smoothing, bool) or not isinstance(self.smoothing, (int, float))):
-            raise ConfigError(f"{where}: smoothing", f"{self.smoothing!r} is not a number", "use 0 (off) up to 0.9 (heavy)")
+            raise ConfigError(f"{where}: smoothing", f"{shown(self.smoothing)} is not a number", "use 0 (off) up to 0.9 (heavy)")
 
     @classmethod
     def parse(cls, text: str, **fields: Any) -> Region:
@@ -216,7 +220,9 @@ class Region:
         """
         name, sep, box = text.partition("=")
         if not sep:
-            raise ConfigError(f"--region {text!r}", "has no '='", "write it as NAME=x,y,w,h, e.g. feeder=0.55,0.20,0.30,0.40")
+            raise ConfigError(
+                f"--region {shown(text)}", "has no '='", "write it as NAME=x,y,w,h, e.g. feeder=0.55,0.20,0.30,0.40"
+            )
         return cls(name.strip(), box, **fields)
 
     @property
@@ -276,7 +282,7 @@ def pixel_box(region: Region, width: int, height: int) -> tuple[int, int, int, i
         # Edges are rounded, not sizes, so two boxes that touch as fractions still touch in pixels.
         px, py = round(x * width), round(y * height)
         pw, ph = round((x + w) * width) - px, round((y + h) * height) - py
-    where = f"region {region.name!r}: box {','.join(f'{v:g}' for v in region.xywh)}"
+    where = f"region {shown(region.name)}: box {','.join(f'{v:g}' for v in region.xywh)}"
     if pw < 1 or ph < 1:
         raise ConfigError(
             where, f"is less than one pixel {'wide' if pw < 1 else 'high'} in a {width}x{height} frame", "make the box larger"

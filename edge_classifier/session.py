@@ -117,6 +117,8 @@ def run_pipeline(
             # connect timeout) nor the drain at the end (a dead webhook's retries), which would skew the FPS.
             t_start = last_line = time.monotonic()
             for result in results:
+                if stats.frames == 0 and stats_interval > 0:
+                    _say_source_mode(loop.source, out)
                 t0 = time.perf_counter()
                 group.write(result)
                 result.timings["sinks"] = time.perf_counter() - t0
@@ -167,3 +169,10 @@ def run_pipeline(
     if close_error is not None:
         raise close_error
     return run
+
+
+def _say_source_mode(source: Any, out: TextIO) -> None:
+    """Once, at the first frame: the capture mode the source chose (a webcam's mode, a reduced JPEG decode), if any."""
+    mode = getattr(source, "mode", "")
+    if isinstance(mode, str) and mode:
+        print(f"[source] {getattr(source, 'name', 'source')}: {mode}", file=out, flush=True)

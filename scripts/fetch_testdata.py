@@ -46,8 +46,12 @@ CORAL_FILES: dict[str, str] = {
     "mobilenet_v2_1.0_224_quant.tflite": "7aad0c74c5e3c06e5eb3c827e13304fdd68a83da6087d92ee169c24ff9fd4776",
     "model_invoking_error.tflite": "a7a16572697abc95456ed8ef2ed632b08966958eb12a35533eb47310bf9888a4",
     "parrot.jpg": "a8fba9e7e29439fa414c13129aad661f2289ff891231920a7c33641b076f1833",
-    "posenet_mobilenet_v1_075_353_481_16_quant_decoder.tflite": "db1b5e8d7d6a5030bf1880346b81a52ac3a95682db8bff5d5d7b2f97712c93e2",
-    "posenet_mobilenet_v1_075_353_481_16_quant_decoder_edgetpu.tflite": "a0f588a04965da43f45702658b890a54bbb968fd53d8e891fceacb9d38ae8dd8",
+    "posenet_mobilenet_v1_075_353_481_16_quant_decoder.tflite": (
+        "db1b5e8d7d6a5030bf1880346b81a52ac3a95682db8bff5d5d7b2f97712c93e2"
+    ),
+    "posenet_mobilenet_v1_075_353_481_16_quant_decoder_edgetpu.tflite": (
+        "a0f588a04965da43f45702658b890a54bbb968fd53d8e891fceacb9d38ae8dd8"
+    ),
     "sunflower.bmp": "896b5e31cee42ebe32ee91251fc42041ca03c767fe02bd7ebc0e37d45f4a45b2",
     "tf2_mobilenet_v2_1.0_224_ptq.tflite": "5d3137241276e79c86d14a74fe43581398ae0e815191d3dba45495b810840e8c",
     "LICENSE": "f9946796a8a5bd5981565142fa42e3b0cc36aef6f80e86beaf5905b3c0fef1b5",
@@ -176,7 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         fetched = fetch_coral(args.dest / "coral")
         print(
-            f"coral: {len(fetched)} file(s) fetched, {len(CORAL_FILES) + 1 - len(fetched)} already there, in {args.dest / 'coral'}"
+            f"coral: {len(fetched)} file(s) fetched, {len(CORAL_FILES) + 1 - len(fetched)} already there, "
+            f"in {args.dest / 'coral'}"
         )
         if args.insects:
             print(

@@ -152,8 +152,9 @@ def test_config_values_are_accepted_by_the_rules_or_one_config_error(opt: Option
     "text",
     [
         "top-k = nan\n", "top-k = inf\n", "min-score = -inf\n", "top-k = 1979-05-27\n", "source = 1979-05-27T07:32:00Z\n",
-        "mean = [1, [2], 3]\n", "\ufefftop-k = 3\n", "top-k = 0x10\n", "top-k = 9223372036854775807\n", 'device = "usb:\\u0000"\n',
-        "x = " + "[" * 3000 + "]" * 3000 + "\n", "[[a]]\nb = 1\n", "a.b.c = 1\n", '"" = 1\n', "top-k = 3\ntop-k = 4\n",
+        "mean = [1, [2], 3]\n", "\ufefftop-k = 3\n", "top-k = 0x10\n", "top-k = 9223372036854775807\n",
+        'device = "usb:\\u0000"\n', "x = " + "[" * 3000 + "]" * 3000 + "\n", "[[a]]\nb = 1\n", "a.b.c = 1\n", '"" = 1\n',
+        "top-k = 3\ntop-k = 4\n",
         "top-k = 3\ntop_k = 4\n", "mqtt-discovery = 1\n", "verbose = -1\n",
     ],
 )  # fmt: skip

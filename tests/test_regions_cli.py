@@ -99,7 +99,7 @@ def test_the_command_line_region_replaces_the_files(tmp_path: Path) -> None:
             ["key 'region'", "'treshold'", "did you mean 'threshold'", "name, box, states"],
         ),
         ('[region]\nname = "door"\nbox = [0, 0, 1, 1]', ["key 'region'", "write [[region]] (two brackets)"]),
-        ('[[region]]\nname = "door"\nbox = [0.5, 0, 0.6, 1]', ["[[region]]", "region 'door': box", "leaves the frame"]),
+        ('[[region]]\nname = "door"\nbox = [0.5, 0, 0.6, 1]', ["key 'region'", "region 'door': box", "leaves the frame"]),
         (
             '[[region]]\nname = "door"\nbox = [0, 0, 1, 1]\nframing = "zoom"',
             ["region 'door': framing", "stretch, center_crop, letterbox, model"],

@@ -39,7 +39,9 @@ def test_small_groups_hold_exactly_these_classes(labels: tuple[str, ...]) -> Non
     expected = {
         "cat": {"tabby", "tiger cat", "Persian cat", "Siamese cat", "Egyptian cat"},
         "wild_cat": {"cougar", "lynx", "leopard", "snow leopard", "jaguar", "lion", "tiger", "cheetah"},
-        "car": {"ambulance", "beach wagon", "cab", "convertible", "jeep", "limousine", "minivan", "Model T", "racer", "sports car"},
+        "car": {
+            "ambulance", "beach wagon", "cab", "convertible", "jeep", "limousine", "minivan", "Model T", "racer", "sports car"
+        },
         "truck": {"fire engine", "garbage truck", "moving van", "pickup", "police van", "tow truck", "trailer truck"},
         "bus": {"minibus", "school bus", "trolleybus"},
         "bike": {"bicycle-built-for-two", "moped", "motor scooter", "mountain bike"},

@@ -193,7 +193,8 @@ def test_fine_tuning_and_interrupt_leave_complete_or_no_files(small: Path, tmp_p
     # Ctrl-C while the features are extracted: exit 130, the output folder left as it was (empty).
     out = tmp_path / "interrupted"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "edge_classifier.convert.cli", "train", str(small), "-o", str(out), "--base", "efficientnet-lite0"],
+        [sys.executable, "-m", "edge_classifier.convert.cli", "train", str(small), "-o", str(out),
+         "--base", "efficientnet-lite0"],
         stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
     )  # fmt: skip
     assert proc.stderr is not None

@@ -244,7 +244,10 @@ def browser() -> Iterator[Any]:
     """Headless Chromium (Debian's package) driven by Playwright; skipped when missing, a failure under CI."""
     problem = None
     if importlib.util.find_spec("playwright") is None:
-        problem = "the playwright package is missing: pip install -e '.[dev]' (no `playwright install` needed: the system Chromium is used)"
+        problem = (
+            "the playwright package is missing: pip install -e '.[dev]' "
+            "(no `playwright install` needed: the system Chromium is used)"
+        )
     elif not Path(CHROMIUM).exists():
         problem = f"{CHROMIUM} is missing: apt-get install chromium (Debian's package)"
     if problem is not None:

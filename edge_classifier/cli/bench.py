@@ -94,7 +94,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"{report['model']}\n  {info}")
     print(f"  {'':30s} {'median ms':>10s} {'p95 ms':>9s} {'fps':>8s}")
     print(
-        f"  {'invoke() alone':30s} {report['invoke_ms']['median']:10.2f} {report['invoke_ms']['p95']:9.2f} {report['model_bound_fps']:8.1f}"
+        f"  {'invoke() alone':30s} {report['invoke_ms']['median']:10.2f} {report['invoke_ms']['p95']:9.2f} "
+        f"{report['model_bound_fps']:8.1f}"
     )
     label = f"classify({width}x{height} frame)"
     print(

@@ -47,7 +47,8 @@ def _expand(items: list[str]) -> tuple[list[str], list[EdgeClassifierError]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Classify each image in order, the next ones prepared in worker threads; a bad image is reported and the others still run."""
+    """Classify each image in order, the next ones prepared in worker threads; a bad image is reported and the others
+    still run."""
     from ..prefetch import default_jobs, predict_photos
 
     images, folder_errors = _expand(args.images)

@@ -80,7 +80,9 @@ def build_sinks(args: argparse.Namespace) -> list[Any]:
 
         # Checked here, before the model loads: a bad address or a missing password is a ConfigError now.
         sinks.append(
-            build_web_sink(args.web or None, password_file=args.web_password_file, insecure=args.web_insecure, max_fps=args.web_fps)
+            build_web_sink(
+                args.web or None, password_file=args.web_password_file, insecure=args.web_insecure, max_fps=args.web_fps
+            )
         )
     return sinks
 
@@ -88,7 +90,13 @@ def build_sinks(args: argparse.Namespace) -> list[Any]:
 def needs_full_frames(args: argparse.Namespace) -> bool:
     """Whether an output shows or crops the whole picture (a recording, a preview, clips, regions, the web view), so the
     source must not hand over frames already reduced to the model's size."""
-    return bool(args.record or args.show or getattr(args, "clips", None) or getattr(args, "region", None) or getattr(args, "web", None) is not None)
+    return bool(
+        args.record
+        or args.show
+        or getattr(args, "clips", None)
+        or getattr(args, "region", None)
+        or getattr(args, "web", None) is not None
+    )
 
 
 def source_options(args: argparse.Namespace, spec: str) -> dict[str, Any]:

@@ -72,7 +72,8 @@ def service_user(requested: str | None) -> str:
         raise ConfigError(
             f"user {name!r}",
             "does not exist on this machine",
-            f"create it (sudo adduser {name}), or pass --user with an existing account; the unit must be written on the machine that runs it",
+            f"create it (sudo adduser {name}), or pass --user with an existing account; "
+            "the unit must be written on the machine that runs it",
         ) from None
     if entry.pw_uid == 0:
         raise ConfigError(

@@ -201,7 +201,8 @@ def twin_missing_error(model_path: str, twin: Path, why: str) -> CpuTwinMissingE
     return CpuTwinMissingError(
         model_path,
         looked,
-        f"put the CPU model beside it as {twin.name} (the model you compiled it from), fix the Edge TPU, or pass the CPU model itself",
+        f"put the CPU model beside it as {twin.name} (the model you compiled it from), "
+        "fix the Edge TPU, or pass the CPU model itself",
     )
 
 
@@ -242,8 +243,14 @@ def worker_death_error(thing: str, returncode: int | None, stderr_tail: str, loa
         detail = f" (last words: {last[-1].strip()[:200]})"
     on_cpu = thing.endswith(" on cpu")
     fix = (
-        "something outside killed it (the OOM killer, a user) or the runtime crashed; device='auto' restarts it and answers in-process meanwhile"
+        (
+            "something outside killed it (the OOM killer, a user) or the runtime crashed; "
+            "device='auto' restarts it and answers in-process meanwhile"
+        )
         if on_cpu
-        else "check the accelerator's power and cable (a powered hub), then retry; device='auto' keeps answering on the CPU twin meanwhile"
+        else (
+            "check the accelerator's power and cable (a powered hub), then retry; "
+            "device='auto' keeps answering on the CPU twin meanwhile"
+        )
     )
     return AcceleratorLostError(thing, f"the inference worker {how}{detail}", fix)

@@ -244,7 +244,10 @@ def find_pci(root: str | Path = "/", identity: Identity | None = None) -> list[E
         if name is None:
             if not module:
                 problem = "the PCIe driver (gasket/apex) is not loaded"
-                fix = "install gasket-dkms (Coral apt repo) or build google/gasket-driver for this kernel, then `sudo modprobe apex`"
+                fix = (
+                    "install gasket-dkms (Coral apt repo) or build google/gasket-driver for this kernel, "
+                    "then `sudo modprobe apex`"
+                )
             else:
                 problem = "the apex driver is loaded but did not create /dev/apex_N for it"
                 fix = (

@@ -41,7 +41,8 @@ def install_fix(system: str | None = None) -> str:
     if system == "Windows":
         return "install the Edge TPU runtime for Windows (edgetpu_runtime, which installs edgetpu.dll) from coral.ai/software"
     return (
-        "install libedgetpu: add the Coral apt repository and `sudo apt install libedgetpu1-std` (pairs with tflite-runtime <= 2.11), "
+        "install libedgetpu: add the Coral apt repository and `sudo apt install libedgetpu1-std` "
+        "(pairs with tflite-runtime <= 2.11), "
         "or, for ai-edge-litert / tflite-runtime >= 2.12, a libedgetpu built against a newer TF (feranick/libedgetpu releases, "
         "versions 16.0tf2.x); or set EDGE_CLASSIFIER_LIBEDGETPU to the library's path"
     )

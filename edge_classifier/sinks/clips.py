@@ -12,9 +12,9 @@ Bounds: memory is the ring (JPEG at quality 80 is about 0.12 MB per 720p frame, 
 at 30 fps; ``benchmarks/bench_regions.py`` measures it), never more than ``ring_max_mb`` (64); plus the compressed
 frames of the clips not yet written (``pre + post`` seconds each, shared with the ring), never more than
 ``memory_mb`` (96) together: an event that would go beyond gets no clip (counted, warned); plus at most
-:data:`ENCODE_QUEUE` raw frames waiting for compression. Disk: ``max_mb`` keeps the folder's clips under a limit, removing the oldest first.
-A disk that is full (or a folder that cannot be written) stops the clips with one warning; classification and the
-other sinks go on.
+:data:`ENCODE_QUEUE` raw frames waiting for compression. Disk: ``max_mb`` keeps the folder's clips under a limit,
+removing the oldest first. A disk that is full (or a folder that cannot be written) stops the clips with one
+warning; classification and the other sinks go on.
 
 Times are stream times (:attr:`~edge_classifier.results.Frame.stream_time`): a video file read faster than real
 time still gets ``pre`` and ``post`` seconds of its own frames.
@@ -509,7 +509,8 @@ class ClipSink:
             if sizes[stem] > self.max_bytes and not self._oversize_warned:
                 self._oversize_warned = True
                 log.warning(
-                    "clips: %s alone is %.1f MB, more than the %.1f MB limit, and was removed; raise --clips-max-mb or shorten --pre/--post",
+                    "clips: %s alone is %.1f MB, more than the %.1f MB limit, and was removed; "
+                    "raise --clips-max-mb or shorten --pre/--post",
                     stem, sizes[stem] / 1e6, self.max_bytes / 1e6,
                 )  # fmt: skip
         if removed:

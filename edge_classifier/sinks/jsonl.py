@@ -1,4 +1,5 @@
-"""JSON lines: one record per frame (``Result.records``: per region with regions), to a file or stdout; every line on disk is whole.
+"""JSON lines: one record per frame (``Result.records``: per region with regions), to a file or stdout; every line
+on disk is whole.
 
 Each record goes to the file as one unbuffered write of a complete line. When the disk fills up part-way through a
 line, the file is cut back to the end of the last whole line before the error is raised, so whatever reads the file

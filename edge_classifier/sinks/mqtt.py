@@ -14,9 +14,10 @@ With regions (``Result.regions``), each region has its own topics and sensor ins
     homeassistant/sensor/<camera id>_<region>/config   one Home Assistant sensor per region
 
 The inference thread only appends to a bounded buffer (``write`` never touches the network); a thread of
-the sink publishes from it (a :class:`~edge_classifier.sinks.worker.QueueWorker` that keeps the newest messages). While the broker is unreachable, paho's network thread reconnects with
-exponential back-off, the buffer keeps the newest messages and counts the ones it had to drop, and the loop
-goes on classifying. A broker that answers but refuses the credentials is a :class:`SinkError` at ``start``.
+the sink publishes from it (a :class:`~edge_classifier.sinks.worker.QueueWorker` that keeps the newest messages).
+While the broker is unreachable, paho's network thread reconnects with exponential back-off, the buffer keeps the
+newest messages and counts the ones it had to drop, and the loop goes on classifying. A broker that answers but
+refuses the credentials is a :class:`SinkError` at ``start``.
 
 Every message that never reached the broker is counted in ``dropped`` (the number the run's summary shows): those
 a full buffer pushed out, those still buffered when the run ended (the broker down until the end, or SIGTERM), and

@@ -494,7 +494,8 @@ class OpenCvSource(Source):
             self.name,
             f"stopped delivering frames and did not come back within {self.reconnect_timeout:g} s "
             f"({attempts} reconnect attempts; {why})",
-            "check the camera's power, cable or network and the URL; raise --reconnect-timeout (reconnect_timeout= in Python) for streams that come back slowly",
+            "check the camera's power, cable or network and the URL; "
+            "raise --reconnect-timeout (reconnect_timeout= in Python) for streams that come back slowly",
         )
 
     def close(self) -> None:
