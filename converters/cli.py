@@ -18,13 +18,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import importlib.util
-import logging
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
+from edge_classifier.cli import run_command, setup_logging
 from edge_classifier.errors import EdgeClassifierError
 from edge_classifier.options import Option, add_options
 
@@ -40,7 +40,6 @@ from .cli_support import (
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
-EXIT_INTERRUPTED = 130
 
 #: (module of this package, the subcommands it registers), in ``--help`` order. A module that is not there is
 #: skipped, so a subcommand appears the moment its module does.
@@ -282,12 +281,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(args_list)
     args.argv = args_list
     verbose = int(getattr(args, "verbose", 0) or 0)
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    setup_logging(verbose)
     if not verbose:
         quiet_tensorflow_env()
     command = f"edge-convert {args.command}"
-    with filtered_stderr() if not verbose else nullcontext():
+
+    def call() -> int:
         try:
             if args.command in NEEDS_CONVERT_EXTRA and (missing := missing_extra_module()) is not None:
                 print(missing_extra_line(command, missing), file=sys.stderr)
@@ -298,12 +297,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 raise
             print(missing_extra_line(command, exc.name or "tensorflow"), file=sys.stderr)
             return EXIT_ERROR
-        except EdgeClassifierError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_ERROR
-        except KeyboardInterrupt:
-            print("interrupted", file=sys.stderr)
-            return EXIT_INTERRUPTED
+
+    with filtered_stderr() if not verbose else nullcontext():
+        return run_command(call)
 
 
 if __name__ == "__main__":

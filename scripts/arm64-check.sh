@@ -2,7 +2,9 @@
 # The runtime test suite on the Raspberry Pi's own architecture: an arm64 Debian root file system (the userland of
 # Raspberry Pi OS: Bookworm, Python 3.11; or --suite trixie, Python 3.13) run through qemu user-mode emulation.
 #
-# Usage: bash scripts/arm64-check.sh [--suite bookworm|trixie] [--rebuild] [pytest args]
+# Usage: bash scripts/arm64-check.sh [--suite bookworm|trixie] [--all] [--rebuild] [pytest args]
+#   default: the core runtime tests (scripts/arm64/core-tests.txt: those whose outcome can depend on the CPU);
+#   --all: every runtime test (over an hour and a half of CPU under emulation: by hand or nightly, not in CI).
 #
 # Needs root (or password-less sudo) on a Debian-family host with apt, and deb.debian.org and PyPI on first use.
 # Cached outside the repository, in $EDGE_CLASSIFIER_ARM64_CACHE (default /var/cache/edge-classifier/arm64-SUITE):
@@ -23,11 +25,13 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 ARGS=("$@")
 SUITE=bookworm
 REBUILD=0
+TESTS=core
 while [ $# -gt 0 ]; do
   case "$1" in
     --suite) SUITE=${2:-}; shift 2 ;;
     --suite=*) SUITE=${1#*=}; shift ;;
     --rebuild) REBUILD=1; shift ;;
+    --all) TESTS=all; shift ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -40,6 +44,9 @@ CACHE=${EDGE_CLASSIFIER_ARM64_CACHE:-/var/cache/edge-classifier/arm64-$SUITE}
 MIRROR=${EDGE_CLASSIFIER_ARM64_MIRROR:-http://deb.debian.org/debian}
 QEMU_SUITE=${EDGE_CLASSIFIER_ARM64_QEMU_SUITE:-bookworm-backports}
 EMULATION=${EDGE_CLASSIFIER_ARM64_EMULATION:-auto}
+# The CPU qemu presents: a Pi 4's Cortex-A72 (the ISA of every 64-bit Pi up to the 4), so LiteRT and OpenCV pick the
+# kernels a Pi runs, not those of qemu's default "max" CPU (SVE, SME: no Pi has them). cortex-a76: a Pi 5.
+export QEMU_CPU=${EDGE_CLASSIFIER_ARM64_CPU:-cortex-a72}
 SHARED=$(dirname "$REPO")/shared
 ROOT=$CACHE/root
 # The root's Debian packages: Python, and the system tools the runtime tests call (gcc builds the fake libedgetpu,
@@ -65,7 +72,7 @@ elapsed() { local s=$((SECONDS - ${1:-$START})); printf '%dm%02ds' $((s / 60)) $
 [ "$(uname -s)" = Linux ] || unavailable "qemu user-mode emulation needs a Linux host, this is $(uname -s)"
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    exec sudo -n --preserve-env=CI,PIP_INDEX_URL,EDGE_CLASSIFIER_ARM64_CACHE,EDGE_CLASSIFIER_ARM64_MIRROR,EDGE_CLASSIFIER_ARM64_QEMU_SUITE,EDGE_CLASSIFIER_ARM64_EMULATION,EDGE_CLASSIFIER_ARM64_QEMU \
+    exec sudo -n --preserve-env=CI,PIP_INDEX_URL,EDGE_CLASSIFIER_ARM64_CACHE,EDGE_CLASSIFIER_ARM64_MIRROR,EDGE_CLASSIFIER_ARM64_QEMU_SUITE,EDGE_CLASSIFIER_ARM64_EMULATION,EDGE_CLASSIFIER_ARM64_QEMU,EDGE_CLASSIFIER_ARM64_CPU \
       bash "$0" "${ARGS[@]}"
   fi
   unavailable "building the arm64 root needs root (debootstrap, chroot, binfmt_misc) and sudo -n is not allowed"
@@ -139,8 +146,26 @@ cleanup() {
   fi
   [ -z "$TMP_PROOT" ] || rm -rf "$TMP_PROOT"
 }
+CHILD=
+on_signal() {
+  # The emulated command runs in a process group of its own (run_child): stop all of it, then clean up.
+  [ -z "$CHILD" ] || kill -TERM -- "-$CHILD" 2>/dev/null || true
+  exit 130
+}
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap on_signal INT TERM
+# Run "$@" (a function too) in a process group of its own (set -m) and wait for it: a signal to this script then
+# reaches the trap at once instead of after the command, and the trap stops the whole group.
+run_child() {
+  set -m
+  "$@" &
+  CHILD=$!
+  set +m
+  local status=0
+  wait "$CHILD" || status=$?
+  CHILD=
+  return "$status"
+}
 
 register_binfmt() {
   if [ ! -e "$BINFMT/register" ]; then
@@ -181,7 +206,9 @@ fi
 in_root() {
   local mode=$1 root=$2
   shift 2
-  local envs=(env -i HOME=/root LANG=C.UTF-8 TERM=dumb CI="${CI:-}" PYTHONUNBUFFERED=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+  # PYTHONPYCACHEPREFIX: bytecode outside the checkout copy (renewed every run), kept in the root between runs.
+  local envs=(env -i HOME=/root LANG=C.UTF-8 TERM=dumb CI="${CI:-}" QEMU_CPU="$QEMU_CPU" EDGE_CLASSIFIER_ARM64_TESTS="$TESTS"
+    PYTHONUNBUFFERED=1 PYTHONPYCACHEPREFIX=/work/pycache PIP_DISABLE_PIP_VERSION_CHECK=1
     PIP_CERT=/etc/ssl/certs/edge-classifier-host-ca.crt PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin)
   [ -z "${PIP_INDEX_URL:-}" ] || envs+=("PIP_INDEX_URL=$PIP_INDEX_URL")
   local shared=
@@ -240,7 +267,7 @@ if [ "$REBUILD" = 1 ] || [ "$(cat "$ROOT/.edge-classifier-root" 2>/dev/null)" !=
   if [ "$METHOD" != native ]; then
     in_root bootstrap "$ROOT.new" /bin/true ||
       unavailable "the emulated root does not start (qemu-aarch64 $QEMU_VERSION via $METHOD)"
-    in_root bootstrap "$ROOT.new" /debootstrap/debootstrap --second-stage >>"$CACHE/debootstrap.log" 2>&1 ||
+    run_child in_root bootstrap "$ROOT.new" /debootstrap/debootstrap --second-stage >>"$CACHE/debootstrap.log" 2>&1 ||
       { tail -20 "$CACHE/debootstrap.log"; echo "arm64: FAILED: debootstrap --second-stage (log: $CACHE/debootstrap.log)"; exit 1; }
   fi
   echo "$want_root" >"$ROOT.new/.edge-classifier-root"
@@ -270,9 +297,9 @@ done
 
 # ---- the tests ---------------------------------------------------------------------------------------------------
 rc=0
-in_root run "$ROOT" bash /work/main/scripts/arm64/in-root.sh "$@" || rc=$?
+run_child in_root run "$ROOT" bash /work/main/scripts/arm64/in-root.sh "$@" || rc=$?
 read -r passed failed skipped <"$ROOT/work/results/counts" 2>/dev/null || { passed=0 failed=0 skipped=0; }
-where="Debian $SUITE arm64, $METHOD${QEMU_VERSION:+ qemu $QEMU_VERSION}, $(elapsed)"
+where="Debian $SUITE arm64, $TESTS tests, $METHOD${QEMU_VERSION:+ qemu $QEMU_VERSION -cpu $QEMU_CPU}, $(elapsed)"
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "arm64: $passed passed, $failed failed, $skipped skipped ($where); pytest exited with $rc"
   exit "$rc"

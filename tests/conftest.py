@@ -9,6 +9,7 @@ it fails instead, so CI can never pass by skipping.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -111,3 +112,20 @@ def insects() -> Path:
 def reference() -> Path:
     """The project's reference texts: the Edge TPU op table, compiler logs, camera and Coral error texts."""
     return require(REFERENCE)
+
+
+@pytest.fixture(scope="module")
+def clf(mnv2: Path) -> Iterator[Any]:
+    """Coral's MobileNetV2 as a Classifier, one per test module (a module may define its own ``clf``)."""
+    from edge_classifier import Classifier
+
+    with Classifier(mnv2) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def scene(coral: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The two-tile scene clip of the region tests (see :func:`tests.region_clips.write_scene`)."""
+    from tests.region_clips import write_scene
+
+    return write_scene(tmp_path_factory.mktemp("scene") / "scene.avi", coral)

@@ -317,6 +317,8 @@ class VDevice:
         return VDeviceParams()
 
     def __init__(self, params: VDeviceParams | None = None, *, device_ids: list[str] | None = None) -> None:
+        if params is not None and device_ids is not None:  # pyhailort's docstring: each "Excludes" the other
+            raise HailoRTException("libhailort failed with error: 2 (HAILO_INVALID_ARGUMENT)")
         if not STATE.driver_installed:
             _raise("HAILO_DRIVER_NOT_INSTALLED")
         if STATE.arch is None:

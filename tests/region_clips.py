@@ -13,6 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from edge_classifier.regions import Region
+
 BITS = 16
 GAP = 16
 BAND = 32
@@ -125,3 +127,10 @@ def read_marks(path: Path) -> list[int]:
             marks.append(read_mark(frame))
     finally:
         cap.release()
+
+
+# --- shared by the region, trigger, clip and MQTT tests (their fixtures, clf and scene, are in conftest.py) -----
+def two_regions() -> tuple[Region, Region]:
+    """The feeder and the door over the scene's two tiles, with their states."""
+    feeder, door = boxes()
+    return Region("feeder", feeder, states=FEEDER_STATES), Region("door", door, states=DOOR_STATES)

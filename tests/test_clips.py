@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -17,28 +16,11 @@ import pytest
 
 from edge_classifier import Classifier, LoopOptions
 from edge_classifier.errors import ConfigError
-from edge_classifier.regions import Region
 from edge_classifier.session import run_pipeline
 from edge_classifier.sinks import JsonlSink
 from edge_classifier.sinks.clips import CLIP_NAME, ClipSink, FrameRing, _Stored, clip_fps, clip_stem
 from tests import region_clips as rc
 from tests.conftest import REPO
-
-
-@pytest.fixture(scope="module")
-def clf(mnv2: Path) -> Iterator[Classifier]:
-    with Classifier(mnv2) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def scene(coral: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return rc.write_scene(tmp_path_factory.mktemp("scene") / "scene.avi", coral)
-
-
-def regions() -> tuple[Region, Region]:
-    feeder, door = rc.boxes()
-    return Region("feeder", feeder, states=rc.FEEDER_STATES), Region("door", door, states=rc.DOOR_STATES)
 
 
 def run(clf: Classifier, source: Path, sinks: list[Any], **options: Any) -> tuple[list[dict[str, Any]], str]:
@@ -51,7 +33,7 @@ def run(clf: Classifier, source: Path, sinks: list[Any], **options: Any) -> tupl
 def test_each_event_gets_a_clip_with_exactly_pre_and_post_seconds_of_frames(clf: Classifier, scene: Path, tmp_path: Path) -> None:
     folder = tmp_path / "events"
     sink = ClipSink(folder, pre=1.0, post=1.0)
-    records, _ = run(clf, scene, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=regions())
+    records, _ = run(clf, scene, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=rc.two_regions())
     events = [r["event"] for r in records if "event" in r]
     assert [(e["region"], e["frame_index"], e["state"]) for e in events] == [
         ("feeder", 2, "bird"), ("door", 2, "cat"), ("feeder", 42, "flower"), ("door", 62, "person"), ("feeder", 92, "bird"),
@@ -85,7 +67,7 @@ def test_a_live_source_fills_the_clip_from_the_capture_thread(clf: Classifier, s
     # Played in real time the file is a live source: stream time is the clock, and the clip is fed by the capture
     # thread's tap, so it holds consecutive frames even if the model had to skip some.
     sink = ClipSink(tmp_path / "events", pre=1.0, post=1.0)
-    records, _ = run(clf, scene, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=regions(), source_options={"realtime": True})
+    records, _ = run(clf, scene, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=rc.two_regions(), source_options={"realtime": True})
     flower = next(r["event"] for r in records if r.get("event", {}).get("state") == "flower")
     marks = rc.read_marks(Path(flower["clip"]))
     # Consecutive frames, but for any the sink had to drop (and counted) on a machine too busy to compress them.
@@ -98,14 +80,14 @@ def test_retention_keeps_the_folder_under_its_limit_oldest_first(clf: Classifier
     flip = [("bird.bmp", 15), ("sunflower.bmp", 15)] * 8
     clip = rc.write_scene(tmp_path / "flip.avi", coral, feeder=flip, door=[("cat.bmp", 240)])
     probe = ClipSink(tmp_path / "probe", pre=0.5, post=0.5, max_mb=None)
-    run(clf, clip, [JsonlSink(tmp_path / "probe.jsonl"), probe], regions=(regions()[0],))
+    run(clf, clip, [JsonlSink(tmp_path / "probe.jsonl"), probe], regions=(rc.two_regions()[0],))
     sizes = sorted(p.stat().st_size for p in (tmp_path / "probe").iterdir())
     limit_mb = 3 * (max(sizes) * 2) / 1e6  # room for about three clips and their snapshots
     folder = tmp_path / "events"
     folder.mkdir()
     (folder / "notes.txt").write_text("not a clip: never removed")
     sink = ClipSink(folder, pre=0.5, post=0.5, max_mb=limit_mb)
-    records, _ = run(clf, clip, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=(regions()[0],))
+    records, _ = run(clf, clip, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=(rc.two_regions()[0],))
     named = [Path(r["event"]["clip"]) for r in records if "event" in r]
     assert len(named) == 16 and sink.written == 16 and sink.removed >= 10
     kept = sorted(p for p in folder.iterdir() if CLIP_NAME.match(p.name))
@@ -125,7 +107,7 @@ def test_clips_not_yet_written_never_hold_more_than_their_memory(
     flip = [("bird.bmp", 15), ("sunflower.bmp", 15)] * 8
     clip = rc.write_scene(tmp_path / "flip.avi", coral, feeder=flip, door=[("cat.bmp", 240)])
     sink = ClipSink(tmp_path / "events", pre=0.5, post=2.0, memory_mb=0.5)
-    records, _ = run(clf, clip, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=(regions()[0],))
+    records, _ = run(clf, clip, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=(rc.two_regions()[0],))
     events = [r["event"] for r in records if "event" in r]
     with_clip = [e for e in events if "clip" in e]
     assert len(events) == 16 and sink.skipped == 16 - len(with_clip) >= 8 and sink.dropped >= sink.skipped
@@ -153,11 +135,11 @@ def test_a_full_disk_stops_clips_with_one_warning_never_the_loop(scene: Path, mn
             from edge_classifier.session import run_pipeline
             from edge_classifier.sinks import JsonlSink
             from edge_classifier.sinks.clips import ClipSink
-            from tests.test_clips import regions
+            from tests.region_clips import two_regions
             with Classifier({str(mnv2)!r}) as clf:
                 sink = ClipSink({str(disk)!r}, pre=1.0, post=1.0)
                 stats = run_pipeline(clf, {str(scene)!r}, [JsonlSink({str(tmp_path / "out.jsonl")!r}), sink],
-                                     LoopOptions(regions=regions()), stats_file=io.StringIO(), handle_signals=False)
+                                     LoopOptions(regions=two_regions()), stats_file=io.StringIO(), handle_signals=False)
             print("frames", stats.frames, "written", sink.written, "stopped", sink.stopped is not None)
             """
         )

@@ -116,6 +116,14 @@ def test_hef_facts_follow_hailort(tmp_path: Path) -> None:
         hef_facts.check_hef(garbage)
 
 
+def test_a_device_by_number(system: Path, hef: Path) -> None:
+    with Classifier(hef, device="hailo:0") as clf:
+        assert clf.runtime_info.device == "hailo:0"
+    assert fake_hailo.STATE.device_ids == [["0001:01:00.0"]]  # the PCIe id HailoRT's Device.scan() lists
+    with pytest.raises(HailoNotFoundError, match=r"no Hailo device with that number \(found hailo:0\)"):
+        Classifier(hef, device="hailo:1")
+
+
 def test_an_h8l_hef_runs_on_a_hailo8_as_hailort_lets_it(system: Path, hef: Path, tmp_path: Path) -> None:
     fake_hailo.STATE.arch = "hailo8"
     fake_hailo.write_hailortcli(tmp_path / "bin", "HAILO8")

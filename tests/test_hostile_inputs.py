@@ -171,3 +171,46 @@ def test_bad_sources_are_source_errors(spec: str) -> None:
         src = sources.open(spec)
         with src:
             next(iter(src))
+
+
+# --- generated: every dtype x shape x fill through the array entry point -----------------------------------------
+_DTYPES = [np.uint8, np.int8, np.uint16, np.int16, np.int32, np.uint32, np.int64, np.float16, np.float32, np.float64,
+           np.bool_, np.complex64, object]  # fmt: skip
+_SHAPES = [(0,), (5,), (0, 0), (1, 1), (7, 5), (0, 4, 3), (4, 0, 3), (7, 5, 1), (7, 5, 2), (7, 5, 3), (7, 5, 4),
+           (7, 5, 5), (1, 7, 5, 3), (7, 5, 3, 1)]  # fmt: skip
+_FILLS = [0, 1, 255, -1, 0.5, 300.0, float("nan"), float("inf")]
+
+
+def _generated() -> list[np.ndarray]:
+    out = []
+    for dtype in _DTYPES:
+        for shape in _SHAPES:
+            for fill in _FILLS:
+                try:
+                    with np.errstate(all="ignore"):
+                        arr = np.full(shape, fill, dtype=dtype)
+                except (ValueError, TypeError, OverflowError):
+                    continue
+                out.append(arr)
+    return out
+
+
+def test_generated_arrays_give_an_answer_or_an_image_error(mnv2: Path) -> None:
+    arrays = _generated()
+    assert len(arrays) > 1000
+    answered = refused = 0
+    with Classifier(mnv2) as clf:
+        for arr in arrays:
+            for view in (arr, arr[..., ::-1] if arr.ndim == 3 else arr):
+                try:
+                    pred = clf.predict(view)
+                except ImageError:
+                    refused += 1
+                    continue
+                except EdgeClassifierError as exc:  # pragma: no cover - any other typed error would be a wrong type
+                    pytest.fail(f"{arr.dtype}{list(arr.shape)} fill {arr.flat[0] if arr.size else None}: {type(exc).__name__}")
+                # An accepted array is a real image: HxW(x1|3|4), a pixel dtype, finite values in a pixel range.
+                assert view.ndim in (2, 3) and view.size > 0, (view.dtype, view.shape)
+                assert np.isfinite(pred.scores).all() and pred.scores.min() >= 0.0 and pred.scores.max() <= 1.0
+                answered += 1
+    assert answered > 100 and refused > 500

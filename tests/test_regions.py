@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +21,6 @@ from edge_classifier.results import Result
 from edge_classifier.session import run_pipeline
 from edge_classifier.sinks import JsonlSink
 from tests import region_clips as rc
-
-
-@pytest.fixture(scope="module")
-def clf(mnv2: Path) -> Iterator[Classifier]:
-    with Classifier(mnv2) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def scene(coral: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return rc.write_scene(tmp_path_factory.mktemp("scene") / "scene.avi", coral)
 
 
 def two_regions(**fields: Any) -> tuple[Region, Region]:

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from edge_classifier import Classifier, LoopOptions
-from edge_classifier.regions import Region
 from edge_classifier.session import run_pipeline
 from edge_classifier.sinks.clips import ClipSink
 from edge_classifier.sinks.mqtt import MqttSink, parse_mqtt_url
@@ -22,28 +21,12 @@ pytest.importorskip("paho.mqtt.client", reason="paho-mqtt is a required test dep
 BASE = "cameras/porch"
 
 
-@pytest.fixture(scope="module")
-def clf(mnv2: Path) -> Iterator[Classifier]:
-    with Classifier(mnv2) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def scene(coral: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return rc.write_scene(tmp_path_factory.mktemp("scene") / "scene.avi", coral)
-
-
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Mosquitto]:
     b = Mosquitto(tmp_path)
     b.start()
     yield b
     b.stop()
-
-
-def regions() -> tuple[Region, Region]:
-    feeder, door = rc.boxes()
-    return Region("feeder", feeder, states=rc.FEEDER_STATES), Region("door", door, states=rc.DOOR_STATES)
 
 
 def test_each_region_has_its_topics_and_sensor_on_a_real_broker(
@@ -54,7 +37,7 @@ def test_each_region_has_its_topics_and_sensor_on_a_real_broker(
         options = parse_mqtt_url(f"{broker.url}/{BASE}", status_interval=0)
         mqtt = MqttSink(options, model="mobilenet_v2", regions=["feeder", "door"])
         clips = ClipSink(tmp_path / "events", pre=0.5, post=0.5)
-        run_pipeline(clf, scene, [mqtt, clips], LoopOptions(regions=regions()), stats_file=io.StringIO(), handle_signals=False)
+        run_pipeline(clf, scene, [mqtt, clips], LoopOptions(regions=rc.two_regions()), stats_file=io.StringIO(), handle_signals=False)
         assert sub.wait_for(lambda: len(sub.on(f"{BASE}/feeder/state")) == 3 and len(sub.on(f"{BASE}/door/state")) == 2)
         feeder = sub.on(f"{BASE}/feeder/event")
         door = sub.on(f"{BASE}/door/event")
@@ -100,7 +83,7 @@ def test_a_region_the_sink_was_not_told_of_gets_its_sensor_when_first_seen(
             clf,
             scene,
             [MqttSink(options)],
-            LoopOptions(regions=regions()[1:], max_frames=5),
+            LoopOptions(regions=rc.two_regions()[1:], max_frames=5),
             stats_file=io.StringIO(),
             handle_signals=False,
         )

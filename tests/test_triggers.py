@@ -2,36 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
-import pytest
 
 from edge_classifier import Classifier, LoopOptions
 from edge_classifier.loop import FrameLoop, stream
-from edge_classifier.regions import Region
 from edge_classifier.results import Result
 from edge_classifier.triggers import MotionDetector
 from tests import region_clips as rc
 from tests.clips import write_clip
-
-
-@pytest.fixture(scope="module")
-def clf(mnv2: Path) -> Iterator[Classifier]:
-    with Classifier(mnv2) as c:
-        yield c
-
-
-@pytest.fixture(scope="module")
-def scene(coral: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return rc.write_scene(tmp_path_factory.mktemp("scene") / "scene.avi", coral)
-
-
-def regions() -> tuple[Region, Region]:
-    feeder, door = rc.boxes()
-    return Region("feeder", feeder, states=rc.FEEDER_STATES), Region("door", door, states=rc.DOOR_STATES)
 
 
 def region_events(results: list[Result]) -> dict[str, list[tuple[int, str]]]:
@@ -48,8 +29,8 @@ def classified(results: list[Result], name: str) -> list[int]:
 
 
 def test_motion_gives_the_same_events_as_every_frame_with_far_fewer_invokes(clf: Classifier, scene: Path) -> None:
-    every = list(stream(clf, scene, LoopOptions(regions=regions())))
-    loop = FrameLoop(clf, scene, LoopOptions(regions=regions(), motion=True))
+    every = list(stream(clf, scene, LoopOptions(regions=rc.two_regions())))
+    loop = FrameLoop(clf, scene, LoopOptions(regions=rc.two_regions(), motion=True))
     moved = list(loop)
     assert region_events(moved) == region_events(every)
     assert region_events(moved)["feeder"] == [(f, s) for f, _, s in rc.FEEDER_EVENTS]
@@ -90,9 +71,9 @@ def test_a_change_without_motion_is_caught_by_the_periodic_check(clf: Classifier
         + rc.tiles(coral, [("grace_hopper.bmp", 60)])
     )
     clip = rc.write_tiles(tmp_path / "fade.avi", left, right)
-    still = list(stream(clf, clip, LoopOptions(regions=regions(), motion=True)))  # recheck every 10 s: after the clip
+    still = list(stream(clf, clip, LoopOptions(regions=rc.two_regions(), motion=True)))  # recheck every 10 s: after the clip
     assert region_events(still)["door"] == [(2, "cat")]
-    checked = list(stream(clf, clip, LoopOptions(regions=regions(), motion=True, every=1.0)))
+    checked = list(stream(clf, clip, LoopOptions(regions=rc.two_regions(), motion=True, every=1.0)))
     door = region_events(checked)["door"]
     assert door[0] == (2, "cat") and door[-1][1] == "person" and door[-1][0] <= 150
     assert len(classified(checked, "door")) < 30  # still far fewer than 180
@@ -119,7 +100,7 @@ def test_a_flickering_scene_is_not_chased_at_frame_rate(clf: Classifier, coral: 
     cat, person = rc.tiles(coral, [("cat.bmp", 1)]), rc.tiles(coral, [("grace_hopper.bmp", 1)])
     right = (cat + person) * 60
     clip = rc.write_tiles(tmp_path / "flicker.avi", rc.tiles(coral, [("bird.bmp", 120)]), right)
-    loop = FrameLoop(clf, clip, LoopOptions(regions=regions()[1:], every=1.0))
+    loop = FrameLoop(clf, clip, LoopOptions(regions=rc.two_regions()[1:], every=1.0))
     results = list(loop)
     door = classified(results, "door")
     # Each second: the scheduled classification, then at most 2 x settle (6) more chasing the pending change.

@@ -173,9 +173,13 @@ def open_hailo(
         notes = (*notes, slower)
     vdevice = None
     try:
-        params = hp.VDevice.create_params()
-        params.scheduling_algorithm = hp.HailoSchedulingAlgorithm.ROUND_ROBIN
-        vdevice = hp.VDevice(params, device_ids=[dev.pci]) if index is not None else hp.VDevice(params)
+        if index is not None:
+            # pyhailort's VDevice takes params *or* device_ids ("Excludes 'params'"): one device, by its PCIe id.
+            vdevice = hp.VDevice(device_ids=[dev.pci])
+        else:
+            params = hp.VDevice.create_params()
+            params.scheduling_algorithm = hp.HailoSchedulingAlgorithm.ROUND_ROBIN
+            vdevice = hp.VDevice(params)
         infer_model = vdevice.create_infer_model(path)
         _check_classifier(infer_model, path)
         infer_model.set_batch_size(1)

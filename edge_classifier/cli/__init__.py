@@ -7,7 +7,7 @@ import importlib
 import logging
 import sys
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 from ..errors import EdgeClassifierError, FallbackWarning
@@ -23,6 +23,7 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,9 +43,37 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def setup_logging(verbosity: int) -> None:
-    """-v shows which back-end was chosen and why; -vv shows debug detail."""
+    """-v shows which back-end was chosen and why; -vv shows debug detail. Every URL in a log line is redacted."""
+    from ..redact import RedactingFilter
+
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())
+
+
+def run_command(call: Callable[[], int]) -> int:
+    """Run a command's body and turn the ways it can end into exit statuses, without a traceback.
+
+    An :class:`EdgeClassifierError` prints ``error: ...`` (it names the thing, the cause and the fix) and gives 1;
+    Ctrl-C gives 130; a closed stdout (``| head -1``) stops quietly, as a Unix tool does, with the status a shell
+    gives one that SIGPIPE ended (128 + 13), stdout pointed at /dev/null so Python's flush at exit cannot fail.
+    Shared by ``edge-classifier`` and ``edge-convert``.
+    """
+    try:
+        return int(call())
+    except EdgeClassifierError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except BrokenPipeError:
+        from ..sinks.jsonl import silence_stdout
+
+        silence_stdout()
+        return EXIT_BROKEN_PIPE
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -54,21 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(getattr(args, "verbose", 0))
     # The log already says it, with the fix; the Python warning would repeat it.
     warnings.simplefilter("ignore", FallbackWarning)
-    try:
-        return int(args.func(args))
-    except EdgeClassifierError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_ERROR
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
-    except BrokenPipeError:
-        # stdout's reader went away (`| head -1`): stop quietly like a Unix tool, with the status a shell gives one
-        # that SIGPIPE ended (128 + 13); stdout goes to /dev/null so Python's flush at exit cannot fail again.
-        from ..sinks.jsonl import silence_stdout
-
-        silence_stdout()
-        return 141
+    return run_command(lambda: args.func(args))
 
 
 def add_model_options(p: argparse.ArgumentParser) -> None:

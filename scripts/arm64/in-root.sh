@@ -3,8 +3,9 @@
 # The checkout is a fresh copy at /work/main, ../shared is bind-mounted read-only at /work/shared.
 #   1. the venv /opt/venv (kept in the cached root): refreshed only when pyproject.toml changed; every third-party
 #      package must come as a prebuilt aarch64 wheel (--only-binary=:all:), as it does on a Pi;
-#   2. the runtime tests: every test file that imports nothing of the converter/TensorFlow (runtime_tests.py), not
-#      marked slow; results as JUnit XML in /work/results (on the cached root, read by the caller after the run).
+#   2. the runtime tests (files that import nothing of the converter/TensorFlow, see runtime_tests.py), not marked
+#      slow: the core ones (core-tests.txt) or, with EDGE_CLASSIFIER_ARM64_TESTS=all, all of them; results as JUnit
+#      XML in /work/results (on the cached root, read by the caller after the run).
 # Usage: bash scripts/arm64/in-root.sh [pytest args]
 set -euo pipefail
 cd /work/main
@@ -33,15 +34,24 @@ wheels = " ".join(f"{n}=={version(n)}" for n in names)
 print(f"arm64: {platform.machine()} Python {platform.python_version()} glibc {platform.libc_ver()[1]}; wheels: {wheels}")
 EOF
 
-# Host-only test files (converter, TensorFlow) are left out by their imports; the reasons go to the log.
+# Host-only test files (converter, TensorFlow) are left out by their imports; the reasons go to the log. Unless
+# --all (EDGE_CLASSIFIER_ARM64_TESTS=all) or test paths were given: only the core files (scripts/arm64/core-tests.txt).
 mapfile -t ignores < <(python3 scripts/arm64/runtime_tests.py tests)
+selection=()
+named=0
+for arg in "$@"; do case "$arg" in tests/* | ./tests/*) named=1 ;; esac; done
+if [ "${EDGE_CLASSIFIER_ARM64_TESTS:-core}" = core ] && [ "$named" = 0 ]; then
+  core=$(python3 scripts/arm64/runtime_tests.py tests --core scripts/arm64/core-tests.txt) || exit 2
+  mapfile -t selection <<<"$core"
+  echo "arm64: core runtime tests: ${selection[*]#tests/}"
+fi
 mkdir -p /work/results
 rm -f /work/results/junit.xml /work/results/counts
 rc=0
 # -p no:cacheprovider: nothing to keep between runs. --timeout: a hung test must not eat CI's budget (tests with
 # their own timeout mark keep it).
 $venv/bin/python -m pytest -q -p no:cacheprovider -m "not slow" --timeout=600 --continue-on-collection-errors \
-  --junitxml=/work/results/junit.xml "${ignores[@]}" "$@" || rc=$?
+  --junitxml=/work/results/junit.xml "${ignores[@]}" "${selection[@]}" "$@" || rc=$?
 # Counts for the caller's closing line: passed failed skipped (errors count as failed).
 python3 - <<'EOF2' || true
 import xml.etree.ElementTree as ET

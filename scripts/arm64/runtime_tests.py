@@ -12,8 +12,12 @@ added, so the selection is computed from each test module's imports, read with :
 A module is host-only when one of those names is, or is inside, one of :data:`HOST_ONLY`. Tests that convert models
 in a subprocess are marked ``slow`` (minutes of TensorFlow), which the check deselects with ``-m "not slow"``.
 
-Usage: ``python3 scripts/arm64/runtime_tests.py TESTS_DIR`` prints one ``--ignore=PATH`` per host-only file on stdout
-and, on stderr, each with the import that excluded it.
+Usage:
+    python3 scripts/arm64/runtime_tests.py TESTS_DIR            # one --ignore=PATH per host-only file (reasons on stderr)
+    python3 scripts/arm64/runtime_tests.py TESTS_DIR --core LIST  # the files named in LIST (core-tests.txt), checked
+
+With ``--core`` each listed file must exist and be a runtime test: a renamed file, or one that has started to import
+the converter, stops the check (exit 2) instead of silently shrinking what CI runs.
 """
 
 from __future__ import annotations
@@ -86,12 +90,40 @@ def host_only_reason(path: Path, tests_dir: Path, seen: set[Path] | None = None)
     return None
 
 
+def core_files(tests_dir: Path, listing: Path) -> list[Path]:
+    """The test files ``listing`` names (one a line, ``#`` comments), each checked to exist and be a runtime test.
+
+    Raises:
+        SystemExit: with one line naming the file and what is wrong with it.
+    """
+    files = []
+    for raw in listing.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        path = tests_dir.parent / line
+        if not path.is_file():
+            raise SystemExit(f"runtime_tests: {listing} names {line}, which does not exist: update the list")
+        reason = host_only_reason(path, tests_dir)
+        if reason is not None:
+            raise SystemExit(f"runtime_tests: {listing} names {line}, which imports {reason}: not a runtime test")
+        files.append(path.relative_to(tests_dir.parent))
+    return files
+
+
 def main(argv: list[str]) -> int:
-    """Print ``--ignore=`` options for the host-only test files under ``argv[0]`` (default ``tests``)."""
+    """Print ``--ignore=`` options for the host-only files under ``argv[0]``, or with ``--core LIST`` the core files."""
     tests_dir = Path(argv[0] if argv else "tests")
     if not tests_dir.is_dir():
         print(f"runtime_tests: {tests_dir} is not a folder of tests", file=sys.stderr)
         return 2
+    if len(argv) >= 3 and argv[1] == "--core":
+        try:
+            print("\n".join(str(f) for f in core_files(tests_dir, Path(argv[2]))))
+        except SystemExit as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        return 0
     for path in sorted(tests_dir.glob("test_*.py")):
         reason = host_only_reason(path, tests_dir)
         if reason is not None:
