@@ -78,7 +78,8 @@ def main() -> int:
     mem = i_rep["imx500"]["memory_report"] or {}
     v = t_rep["validation"]
     print(
-        f"== efficientnet-lite0 224x224, {args.num_calib} calibration samples, {os.cpu_count()} cores, validation: {v['images']} photos"
+        f"== efficientnet-lite0 224x224, {args.num_calib} calibration samples, {os.cpu_count()} cores, "
+        f"validation: {v['images']} photos"
     )
     print(f"{'':24}{'tflite INT8 (baseline)':>26}{'imx500 (MCT + imxconv)':>26}")
     print(f"{'wall time':24}{t_wall:>24.1f} s{i_wall:>24.1f} s")
@@ -90,7 +91,8 @@ def main() -> int:
     print(f"{'top-1 agreement w/ float':24}{v['top1_agreement']:>25.1%}{q['agreement']['top1_agreement']:>26.1%}")
     if xq:
         print(
-            f"{'MCT XQuant (validation)':24}{'':>26}   cosine {xq['cosine_similarity']:.4f}, SQNR {xq['sqnr_db']} dB, MSE {xq['mse']:.2e}"
+            f"{'MCT XQuant (validation)':24}{'':>26}   cosine {xq['cosine_similarity']:.4f}, "
+            f"SQNR {xq['sqnr_db']} dB, MSE {xq['mse']:.2e}"
         )
     print(f"{'IMX500 memory':24}{'':>26}{mem.get('Memory Usage', '?'):>20} of {mem.get('Total Memory Available On Chip', '?')}")
     print(f"\nimx500 stages: {i_rep['times_s']}")

@@ -357,7 +357,8 @@ def summary(report: dict[str, Any]) -> str:
         f"  labels: {out['labels']}   spec: {out['spec']}",
         f"  sensor memory: {mem.get('Memory Usage', '?')} of {mem.get('Total Memory Available On Chip', '?')}"
         f" (fits: {mem.get('Fit In Chip', '?')})",
-        f"  float vs quantized on {agree.get('images', '?')} images: top-1 agreement {agree.get('top1_agreement', float('nan')):.1%}"
+        f"  float vs quantized on {agree.get('images', '?')} images: "
+        f"top-1 agreement {agree.get('top1_agreement', float('nan')):.1%}"
         + (
             f"; MCT XQuant on the output: cosine similarity {xq['cosine_similarity']:.4f}, SQNR {xq['sqnr_db']} dB, "
             f"MSE {xq['mse']:.2e}"

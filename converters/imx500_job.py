@@ -31,8 +31,12 @@ import numpy as np
 
 # Config keys tf.keras 2.15 and Keras 3 share for each layer the rebuild supports (imxconv supports them all).
 KEEP: dict[str, tuple[str, ...]] = {
-    "Conv2D": ("filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups", "activation", "use_bias"),
-    "DepthwiseConv2D": ("kernel_size", "strides", "padding", "depth_multiplier", "data_format", "dilation_rate", "activation", "use_bias"),
+    "Conv2D": (
+        "filters", "kernel_size", "strides", "padding", "data_format", "dilation_rate", "groups", "activation", "use_bias"
+    ),
+    "DepthwiseConv2D": (
+        "kernel_size", "strides", "padding", "depth_multiplier", "data_format", "dilation_rate", "activation", "use_bias"
+    ),
     "BatchNormalization": ("axis", "momentum", "epsilon", "center", "scale"),
     "ReLU": ("max_value", "negative_slope", "threshold"),
     "Activation": ("activation",),

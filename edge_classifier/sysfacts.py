@@ -154,4 +154,7 @@ def system_module_path(root: str | Path, module: str) -> Path | None:
     return None
 
 
-VENV_FIX = "recreate the virtualenv with system packages visible: python3 -m venv --system-site-packages .venv (then pip install edge-classifier again)"
+VENV_FIX = (
+    "recreate the virtualenv with system packages visible: python3 -m venv --system-site-packages .venv "
+    "(then pip install edge-classifier again)"
+)

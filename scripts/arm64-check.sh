@@ -49,9 +49,11 @@ EMULATION=${EDGE_CLASSIFIER_ARM64_EMULATION:-auto}
 export QEMU_CPU=${EDGE_CLASSIFIER_ARM64_CPU:-cortex-a72}
 SHARED=$(dirname "$REPO")/shared
 ROOT=$CACHE/root
-# The root's Debian packages: Python, and the system tools the runtime tests call (gcc builds the fake libedgetpu,
-# mosquitto is the MQTT tests' broker, openssl makes their TLS certificates, systemd brings systemd-analyze).
-PACKAGES=python3,python3-venv,ca-certificates,gcc,libc6-dev,mosquitto,mosquitto-clients,openssl,systemd
+# The root's Debian packages: Python, and gcc for the fake libedgetpu the Edge TPU tests build. With --all, also the
+# tools only the other runtime tests call (installed into the cached root on first use): mosquitto, the MQTT tests'
+# broker; openssl, their TLS certificates; systemd, systemd-analyze for the unit file; chromium, the web view's page.
+PACKAGES=python3,python3-venv,ca-certificates,gcc,libc6-dev
+FULL_PACKAGES="mosquitto mosquitto-clients openssl systemd chromium"
 ROOT_FORMAT=1 # bump when the way the root is made changes: the cached root is then rebuilt
 KEYRING=/usr/share/keyrings/debian-archive-keyring.gpg
 START=$SECONDS
@@ -275,7 +277,22 @@ if [ "$REBUILD" = 1 ] || [ "$(cat "$ROOT/.edge-classifier-root" 2>/dev/null)" !=
   log "root built in $(elapsed "$t0")"
 fi
 
-# ---- the checkout, the host's network settings -------------------------------------------------------------------
+# ---- the host's network settings, the --all extras, the checkout -------------------------------------------------
+cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
+cp -L /etc/hosts "$ROOT/etc/hosts" 2>/dev/null || true
+# pip in the root trusts what the host trusts (a CI proxy's own CA included).
+for ca in "${PIP_CERT:-}" "${SSL_CERT_FILE:-}" /etc/ssl/certs/ca-certificates.crt; do
+  if [ -n "$ca" ] && [ -f "$ca" ]; then cp -L "$ca" "$ROOT/etc/ssl/certs/edge-classifier-host-ca.crt"; break; fi
+done
+if [ "$TESTS" = all ] && [ "$(cat "$ROOT/.edge-classifier-full" 2>/dev/null)" != "$FULL_PACKAGES" ]; then
+  t0=$SECONDS
+  log "installing into the root what the other runtime tests call: $FULL_PACKAGES"
+  run_child in_root bootstrap "$ROOT" sh -c "apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends $FULL_PACKAGES" >>"$CACHE/apt-full.log" 2>&1 ||
+    { tail -20 "$CACHE/apt-full.log"; echo "arm64: FAILED: apt-get install $FULL_PACKAGES (log: $CACHE/apt-full.log)"; exit 1; }
+  echo "$FULL_PACKAGES" >"$ROOT/.edge-classifier-full"
+  log "installed in $(elapsed "$t0")"
+fi
 rm -rf "$ROOT/work/main" "$ROOT/work/results"
 mkdir -p "$ROOT/work/main"
 if git -c safe.directory='*' -C "$REPO" rev-parse --is-inside-work-tree >/dev/null 2>&1; then
@@ -287,12 +304,6 @@ else
   tar -C "$REPO" --exclude=.git --exclude=.venv --exclude='*.egg-info' --exclude=__pycache__ -cf - . |
     tar -xf - -C "$ROOT/work/main"
 fi
-cp -L /etc/resolv.conf "$ROOT/etc/resolv.conf" 2>/dev/null || true
-cp -L /etc/hosts "$ROOT/etc/hosts" 2>/dev/null || true
-# pip in the root trusts what the host trusts (a CI proxy's own CA included).
-for ca in "${PIP_CERT:-}" "${SSL_CERT_FILE:-}" /etc/ssl/certs/ca-certificates.crt; do
-  if [ -n "$ca" ] && [ -f "$ca" ]; then cp -L "$ca" "$ROOT/etc/ssl/certs/edge-classifier-host-ca.crt"; break; fi
-done
 [ -d "$SHARED" ] || log "$SHARED is absent: the tests that need it skip (CI=true: fail)"
 
 # ---- the tests ---------------------------------------------------------------------------------------------------

@@ -67,7 +67,9 @@ def test_a_live_source_fills_the_clip_from_the_capture_thread(clf: Classifier, s
     # Played in real time the file is a live source: stream time is the clock, and the clip is fed by the capture
     # thread's tap, so it holds consecutive frames even if the model had to skip some.
     sink = ClipSink(tmp_path / "events", pre=1.0, post=1.0)
-    records, _ = run(clf, scene, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=rc.two_regions(), source_options={"realtime": True})
+    records, _ = run(
+        clf, scene, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=rc.two_regions(), source_options={"realtime": True}
+    )
     flower = next(r["event"] for r in records if r.get("event", {}).get("state") == "flower")
     marks = rc.read_marks(Path(flower["clip"]))
     # Consecutive frames, but for any the sink had to drop (and counted) on a machine too busy to compress them.

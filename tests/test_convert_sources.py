@@ -233,7 +233,7 @@ def test_wrong_or_corrupt_weights_file_is_one_weights_error(
     with pytest.raises(WeightsError, match="no such weights file"):
         load_source("mobilenet_v2", SourceOptions(weights=str(tmp_path / "missing.h5")))
 
-    rc, _, stderr = _run_cli(["mobilenet_v2", "--weights", str(corrupt), "--input-size", "96", "--calib", str(photos),
+    rc, _, stderr = _run_cli(["convert", "mobilenet_v2", "--weights", str(corrupt), "--input-size", "96", "--calib", str(photos),
                               "-o", str(tmp_path / "out")], capsys)  # fmt: skip
     assert rc == 1 and stderr.startswith("error: ") and str(corrupt) in stderr and "fix:" in stderr
     assert "Traceback" not in stderr

@@ -72,7 +72,11 @@ def test_no_hailo_is_information_unless_required(
     ("setup", "expected", "fix"),
     [
         (dict(driver=None), "driver (hailo_pci or hailo1x_pci) is not loaded", "dkms hailo-all"),
-        (dict(driver=("hailo_pci", "4.18.0")), "driver is version 4.18.0 but the HailoRT library is 4.20.0", "--reinstall dkms hailo-all"),
+        (
+            dict(driver=("hailo_pci", "4.18.0")),
+            "driver is version 4.18.0 but the HailoRT library is 4.20.0",
+            "--reinstall dkms hailo-all",
+        ),
         (dict(packages={"hailo-all": "4.20.0", "hailo-h10-all": "5.1.1"}), "both families are installed", "remove --purge"),
     ],
 )  # fmt: skip

@@ -37,7 +37,9 @@ def test_each_region_has_its_topics_and_sensor_on_a_real_broker(
         options = parse_mqtt_url(f"{broker.url}/{BASE}", status_interval=0)
         mqtt = MqttSink(options, model="mobilenet_v2", regions=["feeder", "door"])
         clips = ClipSink(tmp_path / "events", pre=0.5, post=0.5)
-        run_pipeline(clf, scene, [mqtt, clips], LoopOptions(regions=rc.two_regions()), stats_file=io.StringIO(), handle_signals=False)
+        run_pipeline(
+            clf, scene, [mqtt, clips], LoopOptions(regions=rc.two_regions()), stats_file=io.StringIO(), handle_signals=False
+        )
         assert sub.wait_for(lambda: len(sub.on(f"{BASE}/feeder/state")) == 3 and len(sub.on(f"{BASE}/door/state")) == 2)
         feeder = sub.on(f"{BASE}/feeder/event")
         door = sub.on(f"{BASE}/door/event")

@@ -59,7 +59,7 @@ class HailoBackend(Backend):
     @property
     def input_dtype(self) -> str:
         """``uint8``: raw pixels."""
-        return self._in.dtype.name
+        return str(self._in.dtype.name)
 
     @property
     def input_quantization(self) -> tuple[float, int]:

@@ -278,7 +278,8 @@ def open_sensor(model_path: str | Path, *, device: str = "auto") -> IMX500Sensor
         raise WrongAcceleratorError(
             path,
             "is not an IMX500 network (.rpk): the sensor runs only networks packaged for it",
-            "use Classifier for .tflite and .hef models; convert for the AI Camera with `edge-convert convert ... --target imx500`",
+            "use Classifier for .tflite and .hef models; "
+            "convert for the AI Camera with `edge-convert convert ... --target imx500`",
         )
     if text not in ("auto", "imx500"):
         raise WrongAcceleratorError(

@@ -125,7 +125,8 @@ def hailo_lines(report: HailoReport) -> list[str]:
     if report.chip is not None:
         chip = report.chip
         lines.append(
-            f"  chip: {chip.arch.upper() if chip.arch else '?'} (hailortcli fw-control identify{': ' + chip.error if chip.error else ''})"
+            f"  chip: {chip.arch.upper() if chip.arch else '?'} "
+            f"(hailortcli fw-control identify{': ' + chip.error if chip.error else ''})"
         )
     if report.problem is not None:
         p = report.problem

@@ -176,7 +176,8 @@ def _check_permissions(root: str, has_usb: bool, has_pci: bool, usb_rule: str) -
             rule_what,
             ""
             if rules
-            else f"write these lines to /etc/udev/rules.d/71-edgetpu.rules, then `sudo udevadm control --reload` and re-plug:\n{usb_rule}",
+            else "write these lines to /etc/udev/rules.d/71-edgetpu.rules, then `sudo udevadm control --reload` and re-plug:\n"
+            f"{usb_rule}",
         )
     )
     status = OK if (euid == 0 or in_groups) else (WARN if needed else INFO)
@@ -257,7 +258,8 @@ def _import_check(module: str, apt: str) -> Check:
             "camera",
             WARN,
             f"{module} is installed but does not import ({type(exc).__name__}: {exc})",
-            f"use the apt package {apt} (pip wheels do not match the system libcamera), in a venv made with --system-site-packages",
+            f"use the apt package {apt} (pip wheels do not match the system libcamera), "
+            "in a venv made with --system-site-packages",
         )
     if getattr(mod, "__file__", None) is None:
         return Check(

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import re
 import sys
-import tomllib
 from pathlib import Path
+
+import tomllib
 
 # Extras that the device side uses and the runtime tests exercise; "convert" (TensorFlow) is host-only.
 RUNTIME_EXTRAS: tuple[str, ...] = ("mqtt", "dev")
