@@ -41,6 +41,12 @@ case "$SUITE" in
   *) echo "arm64-check: --suite must be bookworm or trixie, not '$SUITE'" >&2; exit 2 ;;
 esac
 CACHE=${EDGE_CLASSIFIER_ARM64_CACHE:-/var/cache/edge-classifier/arm64-$SUITE}
+CACHE=${CACHE%/}
+# The cache is deleted and rebuilt in parts: never let a typo point it at / or a relative path.
+case "$CACHE" in
+  /?*) ;;
+  *) echo "arm64-check: EDGE_CLASSIFIER_ARM64_CACHE must be an absolute folder other than /, not '$CACHE'" >&2; exit 2 ;;
+esac
 MIRROR=${EDGE_CLASSIFIER_ARM64_MIRROR:-http://deb.debian.org/debian}
 QEMU_SUITE=${EDGE_CLASSIFIER_ARM64_QEMU_SUITE:-bookworm-backports}
 EMULATION=${EDGE_CLASSIFIER_ARM64_EMULATION:-auto}
@@ -309,7 +315,9 @@ fi
 # ---- the tests ---------------------------------------------------------------------------------------------------
 rc=0
 run_child in_root run "$ROOT" bash /work/main/scripts/arm64/in-root.sh "$@" || rc=$?
-read -r passed failed skipped <"$ROOT/work/results/counts" 2>/dev/null || { passed=0 failed=0 skipped=0; }
+passed=0 failed=0 skipped=0
+[ ! -f "$ROOT/work/results/counts" ] || read -r passed failed skipped <"$ROOT/work/results/counts"
+for arg in "$@"; do case "$arg" in tests/* | ./tests/*) TESTS=selected ;; esac; done
 where="Debian $SUITE arm64, $TESTS tests, $METHOD${QEMU_VERSION:+ qemu $QEMU_VERSION -cpu $QEMU_CPU}, $(elapsed)"
 if [ "$rc" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "arm64: $passed passed, $failed failed, $skipped skipped ($where); pytest exited with $rc"

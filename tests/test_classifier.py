@@ -57,7 +57,11 @@ def test_fast_resample_changes_no_reference_answer(coral: Path, model: str) -> N
             rgb = np.asarray(Image.open(coral / photo).convert("RGB"))
             f, e = fast.classify(rgb)[0], exact.classify(rgb)[0]
             assert f.label.split(",")[0] == e.label.split(",")[0] == label
-            assert abs(f.score - e.score) < 0.2  # the tf2 PTQ model is filter-sensitive (bird: 0.86 vs 0.68)
+            # The tf2 PTQ model is filter-sensitive: bird 0.86 fast vs 0.68 exact on x86-64, 0.90 vs 0.68 on arm64.
+            # Measured with scripts/arm64/compare_numbers.py: the interpreter gives bit-identical outputs on identical
+            # tensors on both; the fast path's OpenCV INTER_LINEAR is not bit-exact across builds (Intel IPP on x86,
+            # ARM's HALs on aarch64: 1-2 levels apart on 23-54% of the values), and this model amplifies that.
+            assert abs(f.score - e.score) < 0.25
         cam = np.asarray(Image.open(coral / "cat_720p.jpg").convert("RGB"))
         assert fast.classify(cam)[0].label == exact.classify(cam)[0].label == "Egyptian cat"
 

@@ -197,44 +197,90 @@ def test_a_source_that_raises_midway(clf: Classifier, tmp_path: Path) -> None:
     assert "stopped by error" in err.getvalue() and "the device went away" not in err.getvalue()
 
 
-def test_slow_sink_does_not_slow_inference(clf: Classifier, cat_parrot: Path) -> None:
-    seen: list[int] = []
+class Wrapped:
+    """The real classifier with hooks around each predict (``before``/``after`` get the 1-based call number)."""
 
-    def slow(result: Any) -> None:
-        time.sleep(0.25)
-        seen.append(result.frame.index)
-
-    t0 = time.monotonic()
-    sinks = [CallbackSink(slow, blocking=True)]
-    stats = run_pipeline(clf, cat_parrot, sinks, queue_size=4, stats_interval=0, stats_file=io.StringIO(), handle_signals=False)
-    elapsed = time.monotonic() - t0
-    assert stats.frames == 60
-    # 60 frames x 0.25 s would be 15 s if the sink were in the loop; it only gets what its queue held.
-    assert elapsed < 8, elapsed
-    assert stats.sink_dropped["CallbackSink"] > 30
-    assert len(seen) + stats.sink_dropped["CallbackSink"] == 60
-    assert stats.stages["sinks"][1] < 0.05
-
-
-class SlowModel:
-    """The real classifier, made slow: a model that takes 100 ms a frame on a live 30 fps source."""
-
-    def __init__(self, clf: Classifier, delay: float) -> None:
-        self.clf, self.delay = clf, delay
+    def __init__(self, clf: Classifier, before: Any = None, after: Any = None) -> None:
+        self.clf, self.before, self.after, self.calls = clf, before, after, 0
         self.spec, self.top_k, self.min_score, self.runtime_info = clf.spec, clf.top_k, clf.min_score, clf.runtime_info
 
     def predict(self, image: np.ndarray) -> Prediction:
-        time.sleep(self.delay)
-        return self.clf.predict(image)
+        self.calls += 1
+        if self.before:
+            self.before(self.calls)
+        prediction = self.clf.predict(image)
+        if self.after:
+            self.after(self.calls)
+        return prediction
 
 
-def test_slow_model_makes_a_live_source_drop_frames(clf: Classifier, cat_parrot: Path) -> None:
-    src = OpenCvSource(cat_parrot, realtime=True)  # plays at 30 fps like a camera: 2 s
-    stats = run_pipeline(SlowModel(clf, 0.1), src, [], stats_interval=0, stats_file=io.StringIO(), handle_signals=False)
-    assert src.live
-    assert 8 <= stats.frames <= 30, stats.frames
-    assert stats.dropped >= 25
-    assert stats.frames + stats.dropped >= 58  # every frame read was either classified or dropped, none queued
+def test_a_stuck_sink_never_holds_up_inference(clf: Classifier, cat_parrot: Path) -> None:
+    # The sink's first call blocks until inference has classified the 60th frame: if the loop ever waited on the
+    # sink, that frame would never come and the wait would time out. No clock bound, so any CPU speed passes (an
+    # emulated arm64 or a slow Pi as well as this machine).
+    all_classified = threading.Event()
+    released: list[bool] = []
+    seen: list[int] = []
+
+    def sink(result: Any) -> None:
+        if not seen and not released:
+            released.append(all_classified.wait(timeout=300))
+        seen.append(result.frame.index)
+
+    model = Wrapped(clf, after=lambda n: n == 60 and all_classified.set())
+    sinks = [CallbackSink(sink, blocking=True)]
+    stats = run_pipeline(model, cat_parrot, sinks, queue_size=4, stats_interval=0, stats_file=io.StringIO(), handle_signals=False)
+    assert released == [True]  # inference reached frame 60 while the sink was still in its first call
+    assert stats.frames == 60 and model.calls == 60
+    dropped = stats.sink_dropped["CallbackSink"]
+    assert len(seen) + dropped == 60  # every result delivered or counted as dropped, none lost silently
+    assert seen == sorted(seen) and seen[:5] == [0, 1, 2, 3, 4]  # in order; the full queue kept the oldest 4
+    assert dropped >= 60 - (1 + 4 + 1)  # at most: the one in the sink, the 4 queued, the last frame after release
+
+
+class CountingSource(OpenCvSource):
+    """The real video source played live (30 fps, like a camera), counting the frames it has read."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__(path, realtime=True)
+        self.reads, self.ended, self.cond = 0, False, threading.Condition()
+
+    def read(self) -> np.ndarray | None:
+        frame = super().read()
+        with self.cond:
+            if frame is None:
+                self.ended = True
+            else:
+                self.reads += 1
+            self.cond.notify_all()
+        return frame
+
+
+def test_a_model_slower_than_its_live_source_drops_stale_frames(clf: Classifier, cat_parrot: Path) -> None:
+    # The model is slower than the camera by construction, not by the clock: each predict lasts until the source
+    # has read 3 more frames. A loop that keeps only the newest frame must skip the stale ones between.
+    src = CountingSource(cat_parrot)
+    starved: list[int] = []  # predict calls during which the source read nothing new: the capture thread was held
+
+    def wait_for_three_frames(call: int) -> None:
+        if starved:
+            return  # already failed: do not wait again (a loop that holds its capture thread would take minutes)
+        with src.cond:
+            target = src.reads + 3
+            if not src.cond.wait_for(lambda: src.reads >= target or src.ended, timeout=30):
+                starved.append(call)
+
+    model = Wrapped(clf, before=wait_for_three_frames)
+    seen: list[int] = []
+    stats = run_pipeline(model, src, [CallbackSink(lambda r: seen.append(r.frame.index))], stats_interval=0,
+                         stats_file=io.StringIO(), handle_signals=False)  # fmt: skip
+    assert src.live and src.reads == 60 and starved == []  # capture never waited for inference
+    assert stats.frames == len(seen) and stats.frames + stats.dropped == 60  # each frame read: classified or dropped
+    gaps = np.diff(seen)
+    assert (gaps >= 1).all()  # never a frame twice, never out of order
+    # While a frame was being classified 3 newer ones arrived: all but the newest were dropped, none queued.
+    assert (gaps[:-1] >= 3).all(), seen
+    assert stats.frames <= 21 and stats.dropped >= 39
 
 
 def test_frame_slot_keeps_only_the_newest() -> None:
