@@ -14,12 +14,13 @@
 #          venv /opt/venv. Rebuilt when its package list changes (or --rebuild); the venv when pyproject.toml does.
 # Each run copies the checkout (tracked and untracked, not ignored files) to /work/main in the root and bind-mounts
 # ../shared read-only at /work/shared, so the tests find their data at the same relative path.
-# Emulation: a binfmt_misc handler registered for this run only (removed on exit, whatever the exit); where
-# binfmt_misc cannot be used, PRoot with qemu (-q); on an aarch64 host, none. EDGE_CLASSIFIER_ARM64_EMULATION=
-# binfmt|proot forces one. The tests are those that import nothing of the converter or TensorFlow (see
+# Emulation: a binfmt_misc handler registered for this run only (removed on exit, whatever the exit); on an aarch64
+# host, none. (PRoot is no fallback: Debian's 5.1 does not translate the paths of statx, which qemu 10 uses, so gcc
+# and ls fail inside the root.) The tests are those that import nothing of the converter or TensorFlow (see
 # scripts/arm64/runtime_tests.py), not marked slow.
 # Last line: "arm64: N passed, N failed, N skipped (...)"; the exit status is non-zero when any test failed.
-# Where no emulation is possible: "arm64: skipped: REASON" and exit 0; under CI=true that is a failure (exit 1).
+# Where no emulation is possible (no root, no binfmt_misc): "arm64: skipped: REASON" and exit 0; under CI=true that
+# is a failure (exit 1).
 set -euo pipefail
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 ARGS=("$@")
@@ -49,7 +50,6 @@ case "$CACHE" in
 esac
 MIRROR=${EDGE_CLASSIFIER_ARM64_MIRROR:-http://deb.debian.org/debian}
 QEMU_SUITE=${EDGE_CLASSIFIER_ARM64_QEMU_SUITE:-bookworm-backports}
-EMULATION=${EDGE_CLASSIFIER_ARM64_EMULATION:-auto}
 # The CPU qemu presents: a Pi 4's Cortex-A72 (the ISA of every 64-bit Pi up to the 4), so LiteRT and OpenCV pick the
 # kernels a Pi runs, not those of qemu's default "max" CPU (SVE, SME: no Pi has them). cortex-a76: a Pi 5.
 export QEMU_CPU=${EDGE_CLASSIFIER_ARM64_CPU:-cortex-a72}
@@ -80,7 +80,7 @@ elapsed() { local s=$((SECONDS - ${1:-$START})); printf '%dm%02ds' $((s / 60)) $
 [ "$(uname -s)" = Linux ] || unavailable "qemu user-mode emulation needs a Linux host, this is $(uname -s)"
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    exec sudo -n --preserve-env=CI,PIP_INDEX_URL,EDGE_CLASSIFIER_ARM64_CACHE,EDGE_CLASSIFIER_ARM64_MIRROR,EDGE_CLASSIFIER_ARM64_QEMU_SUITE,EDGE_CLASSIFIER_ARM64_EMULATION,EDGE_CLASSIFIER_ARM64_QEMU,EDGE_CLASSIFIER_ARM64_CPU \
+    exec sudo -n --preserve-env=CI,PIP_INDEX_URL,EDGE_CLASSIFIER_ARM64_CACHE,EDGE_CLASSIFIER_ARM64_MIRROR,EDGE_CLASSIFIER_ARM64_QEMU_SUITE,EDGE_CLASSIFIER_ARM64_QEMU,EDGE_CLASSIFIER_ARM64_CPU \
       bash "$0" "${ARGS[@]}"
   fi
   unavailable "building the arm64 root needs root (debootstrap, chroot, binfmt_misc) and sudo -n is not allowed"
@@ -95,11 +95,10 @@ if ! flock -n 9; then
 fi
 
 # ---- host tools --------------------------------------------------------------------------------------------------
-case "$(uname -m)" in aarch64 | arm64) METHOD=native ;; *) METHOD=$EMULATION ;; esac
+case "$(uname -m)" in aarch64 | arm64) METHOD=native ;; *) METHOD=binfmt ;; esac
 need=()
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 [ -f "$KEYRING" ] || need+=(debian-archive-keyring)
-[ "$METHOD" != proot ] || command -v proot >/dev/null 2>&1 || need+=(proot)
 if [ ${#need[@]} -gt 0 ]; then
   log "installing on the host: ${need[*]}"
   apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
@@ -141,18 +140,16 @@ if [ "$METHOD" != native ]; then
   QEMU_VERSION=$("$QEMU" --version | sed -n '1s/.*version \([^ ]*\).*/\1/p')
 fi
 
-# ---- emulation: binfmt_misc for this run, else PRoot --------------------------------------------------------------
+# ---- emulation: a binfmt_misc handler for this run --------------------------------------------------------------
 BINFMT=/proc/sys/fs/binfmt_misc
 BINFMT_ENTRY=
 MOUNTED_BINFMT=0
-TMP_PROOT=
 cleanup() {
   if [ -n "$BINFMT_ENTRY" ] && [ -e "$BINFMT_ENTRY" ]; then echo -1 >"$BINFMT_ENTRY" || true; fi
   # Unmount only what this run mounted, and only when no other handler (another run's) lives there.
   if [ "$MOUNTED_BINFMT" = 1 ] && [ -z "$(ls "$BINFMT" | grep -vx -e register -e status)" ]; then
     umount "$BINFMT" 2>/dev/null || true
   fi
-  [ -z "$TMP_PROOT" ] || rm -rf "$TMP_PROOT"
 }
 CHILD=
 on_signal() {
@@ -189,28 +186,15 @@ register_binfmt() {
   printf '%s' ":$name:M::$magic:$mask:$CACHE/qemu/aarch64-binfmt-P:OPF" >"$BINFMT/register" 2>/dev/null || return 1
   BINFMT_ENTRY=$BINFMT/$name
 }
-if [ "$METHOD" = auto ] || [ "$METHOD" = binfmt ]; then
-  if register_binfmt; then
-    METHOD=binfmt
-  elif [ "$METHOD" = binfmt ]; then
-    unavailable "cannot register a binfmt_misc handler (no permission to mount or write $BINFMT)"
-  else
-    log "binfmt_misc is not usable here; trying PRoot"
-    METHOD=proot
-    if ! command -v proot >/dev/null 2>&1; then
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq proot >/dev/null 2>&1 ||
-        unavailable "neither a binfmt_misc handler nor PRoot is available"
-    fi
-  fi
+if [ "$METHOD" = binfmt ] && ! register_binfmt; then
+  unavailable "cannot register a binfmt_misc handler for qemu-aarch64 (no permission to mount or write $BINFMT: a container without CAP_SYS_ADMIN?)"
 fi
-if [ "$METHOD" = proot ]; then
-  TMP_PROOT=$(mktemp -d)
-  chmod 1777 "$TMP_PROOT"
-fi
+unshare --mount --propagation private true 2>/dev/null ||
+  unavailable "cannot make a private mount namespace for the root (unshare needs CAP_SYS_ADMIN)"
 
-# Run a command in an arm64 root. "run" mode binds /dev, /sys, a fresh /tmp and ../shared (read-only) at
-# /work/shared; "bootstrap" mode only /proc (debootstrap's second stage makes its own /dev). binfmt and native: a
-# private mount namespace, so every mount vanishes with the command; proot: its own bindings.
+# Run a command in an arm64 root, in a private mount namespace (every mount vanishes with the command). "run" mode
+# binds /dev, /sys, a fresh /tmp and ../shared (read-only) at /work/shared; "bootstrap" mode only /proc
+# (debootstrap's second stage makes its own /dev).
 in_root() {
   local mode=$1 root=$2
   shift 2
@@ -221,14 +205,6 @@ in_root() {
   [ -z "${PIP_INDEX_URL:-}" ] || envs+=("PIP_INDEX_URL=$PIP_INDEX_URL")
   local shared=
   [ "$mode" = run ] && [ -d "$SHARED" ] && shared=$SHARED
-  if [ "$METHOD" = proot ]; then
-    local binds=(-b /proc)
-    [ "$mode" = bootstrap ] || binds+=(-b /dev -b /sys -b "$TMP_PROOT:/tmp")
-    # PRoot cannot make a binding read-only; the tests never write to ../shared (CI's binfmt path enforces it).
-    [ -z "$shared" ] || binds+=(-b "$shared:/work/shared")
-    proot -q "$QEMU" -r "$root" "${binds[@]}" -w / "${envs[@]}" "$@"
-    return
-  fi
   unshare --mount --propagation private bash -c '
     set -e
     mode=$1 root=$2 shared=$3
@@ -251,7 +227,6 @@ in_root() {
 case $METHOD in
   native) log "Debian $SUITE arm64 root in $ROOT, native (aarch64 host)" ;;
   binfmt) log "Debian $SUITE arm64 root in $ROOT; qemu-aarch64 $QEMU_VERSION through binfmt_misc ($BINFMT_ENTRY, for this run)" ;;
-  proot) log "Debian $SUITE arm64 root in $ROOT; qemu-aarch64 $QEMU_VERSION through PRoot $(proot --version 2>/dev/null | sed -n 's/.*\(v[0-9][0-9.]*\).*/\1/p' | head -1)" ;;
 esac
 
 # ---- the arm64 root (cached) -------------------------------------------------------------------------------------

@@ -27,10 +27,18 @@ fi
 # The versions that matter on a Pi, on one line for the CI log.
 $venv/bin/python - <<'EOF'
 import platform
-from importlib.metadata import version
+from importlib.metadata import PackageNotFoundError, version
+
+
+def installed(name: str) -> str:
+    try:
+        return f"{name}=={version(name)}"
+    except PackageNotFoundError:
+        return f"{name} (not installed)"
+
 
 names = ["ai-edge-litert", "numpy", "opencv-python-headless", "pillow", "paho-mqtt", "psutil", "pytest", "pytest-timeout"]
-wheels = " ".join(f"{n}=={version(n)}" for n in names)
+wheels = " ".join(installed(n) for n in names)
 print(f"arm64: {platform.machine()} Python {platform.python_version()} glibc {platform.libc_ver()[1]}; wheels: {wheels}")
 EOF
 
