@@ -2,9 +2,11 @@
 # The runtime test suite on the Raspberry Pi's own architecture: an arm64 Debian root file system (the userland of
 # Raspberry Pi OS: Bookworm, Python 3.11; or --suite trixie, Python 3.13) run through qemu user-mode emulation.
 #
-# Usage: bash scripts/arm64-check.sh [--suite bookworm|trixie] [--all] [--rebuild] [pytest args]
+# Usage: bash scripts/arm64-check.sh [--suite bookworm|trixie] [--all | --prepare] [--rebuild] [pytest args]
 #   default: the core runtime tests (scripts/arm64/core-tests.txt: those whose outcome can depend on the CPU);
-#   --all: every runtime test (over an hour and a half of CPU under emulation: by hand or nightly, not in CI).
+#   --all: every runtime test (over an hour and a half of CPU under emulation: by hand or nightly, not in CI);
+#   --prepare: only build or refresh the cached root and its venv, no tests (CI does this while its first stages
+#   run; a check started meanwhile waits for it on the cache's lock).
 #
 # Needs root (or password-less sudo) on a Debian-family host with apt, and deb.debian.org and PyPI on first use.
 # Cached outside the repository, in $EDGE_CLASSIFIER_ARM64_CACHE (default /var/cache/edge-classifier/arm64-SUITE):
@@ -33,6 +35,7 @@ while [ $# -gt 0 ]; do
     --suite=*) SUITE=${1#*=}; shift ;;
     --rebuild) REBUILD=1; shift ;;
     --all) TESTS=all; shift ;;
+    --prepare) TESTS=prepare; shift ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -180,6 +183,13 @@ register_binfmt() {
   # qemu's own aarch64 ELF pattern and flags (Debian's binfmt.d/qemu-aarch64.conf). F: the kernel opens the
   # interpreter now, so it works inside the chroot; P with a "-binfmt-P" name: qemu keeps the program's argv[0].
   ln -sf "$QEMU" "$CACHE/qemu/aarch64-binfmt-P"
+  # A run killed outright (SIGKILL, a lost CI runner) could not remove its handler: drop those whose run is gone.
+  local stale pid
+  for stale in "$BINFMT"/edge-classifier-aarch64-*; do
+    [ -e "$stale" ] || continue
+    pid=${stale##*-}
+    kill -0 "$pid" 2>/dev/null || { echo -1 >"$stale" 2>/dev/null && log "removed the stale handler of run $pid"; } || true
+  done
   local name=edge-classifier-aarch64-$$
   local magic='\x7f\x45\x4c\x46\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00'
   local mask='\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff'
@@ -288,6 +298,12 @@ fi
 [ -d "$SHARED" ] || log "$SHARED is absent: the tests that need it skip (CI=true: fail)"
 
 # ---- the tests ---------------------------------------------------------------------------------------------------
+if [ "$TESTS" = prepare ]; then
+  run_child in_root run "$ROOT" bash /work/main/scripts/arm64/in-root.sh ||
+    { echo "arm64: FAILED: preparing the root's venv ($(elapsed))"; exit 1; }
+  echo "arm64: prepared: the root and its venv are ready in $CACHE ($(elapsed))"
+  exit 0
+fi
 rc=0
 run_child in_root run "$ROOT" bash /work/main/scripts/arm64/in-root.sh "$@" || rc=$?
 passed=0 failed=0 skipped=0

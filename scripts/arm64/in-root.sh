@@ -42,6 +42,9 @@ wheels = " ".join(installed(n) for n in names)
 print(f"arm64: {platform.machine()} Python {platform.python_version()} glibc {platform.libc_ver()[1]}; wheels: {wheels}")
 EOF
 
+# --prepare (EDGE_CLASSIFIER_ARM64_TESTS=prepare): the venv is ready, no tests.
+[ "${EDGE_CLASSIFIER_ARM64_TESTS:-core}" != prepare ] || exit 0
+
 # Host-only test files (converter, TensorFlow) are left out by their imports; the reasons go to the log. Unless
 # --all (EDGE_CLASSIFIER_ARM64_TESTS=all) or test paths were given: only the core files (scripts/arm64/core-tests.txt).
 mapfile -t ignores < <(python3 scripts/arm64/runtime_tests.py tests)
