@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import cv2
+import numpy as np
 import pytest
 
 from edge_classifier.cli import build_parser, main
@@ -62,6 +64,33 @@ def test_region_flags_classify_each_box_with_its_labels_as_states(
     assert door == [(2, "Egyptian cat"), (62, "military uniform")]  # without states, labels are the states
     printed = capsys.readouterr().out
     assert "frame 62: door is military uniform" in printed
+
+
+def test_the_recording_shows_each_region_box_and_its_state(scene: Path, mnv2: Path, tmp_path: Path) -> None:
+    video = tmp_path / "run.avi"
+    code = main(["run", "-s", str(scene), "-m", str(mnv2), "--region", "feeder=0,0,224,224", "--region", "door=224,0,224,224",
+                 "--record", str(video), "--record-fps", "30", "--stats-interval", "0"])  # fmt: skip
+    assert code == 0
+    cap = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, bgr = cap.read()
+        if not ok:
+            break
+        frames.append(bgr)
+    cap.release()
+    assert len(frames) == 120
+    bgr = frames[100]
+    amber = np.array([0, 200, 255])
+    # The door's right edge and both boxes' bottom edges, in amber (MJPG moves colours a little), below the banner.
+    for edge in (bgr[40:200, 447], bgr[223, 10:200], bgr[223, 240:440]):
+        assert (np.abs(edge.astype(int) - amber).max(axis=-1) <= 70).mean() > 0.8
+    # And not in the scene itself.
+    source = cv2.VideoCapture(str(scene))
+    source.set(cv2.CAP_PROP_POS_FRAMES, 100)
+    ok, plain = source.read()
+    source.release()
+    assert ok and (np.abs(plain[40:200, 447].astype(int) - amber).max(axis=-1) <= 70).mean() < 0.2
 
 
 def test_a_config_file_with_region_tables_triggers_and_clips(scene: Path, mnv2: Path, tmp_path: Path) -> None:

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from edge_classifier.errors import SinkError
-from edge_classifier.results import Classification, Frame, LabelEvent, Result
+from edge_classifier.results import Classification, Frame, LabelEvent, RegionResult, Result, StateEvent
 from edge_classifier.sinks import CallbackSink, JsonlSink, OverlaySink, RecorderSink, annotate
-from edge_classifier.sinks.annotate import FpsMeter, caption
+from edge_classifier.sinks.annotate import EVENT_COLOUR, REGION_COLOUR, FpsMeter, caption
 from edge_classifier.sinks.overlay import gui_problem
 from edge_classifier.sinks.recorder import estimate_fps
 from edge_classifier.sinks.worker import QueuedSink, QueueWorker
@@ -49,6 +49,64 @@ def test_caption_text() -> None:
     empty = make_result()
     empty.classes = []
     assert "no label" in caption(empty)
+
+
+def region_result(door_event: bool = False) -> Result:
+    """The cat frame (320x240) with two regions: "door" (a state) and "perch" at the top edge (no state yet)."""
+    r = make_result()
+    r.classes = []
+    event = StateEvent("door", "open", 0.93, None, "Egyptian cat", 0, 0.0) if door_event else None
+    door = RegionResult("door", (20, 60, 120, 150), "open", 0.93, event=event)
+    perch = RegionResult("perch", (180, 0, 130, 90), None, 0.0)
+    r.regions = (door, perch)
+    return r
+
+
+def _near(pixels: np.ndarray, colour: tuple[int, int, int], tol: int = 40) -> np.ndarray:
+    return np.all(np.abs(pixels.astype(int) - np.array(colour)) <= tol, axis=-1)
+
+
+def test_regions_are_drawn_with_their_state_and_the_banner_names_them() -> None:
+    r = region_result()
+    before = r.frame.rgb.copy()
+    out = annotate(r.frame.rgb, r, fps=10.0)
+    assert np.array_equal(r.frame.rgb, before)
+    assert caption(r, 10.0) == "door: open 0.93 | perch: ? | 10.0 fps"
+    # The door's box: its left and bottom edges in the region colour, the inside untouched.
+    plain = cv2.cvtColor(r.frame.rgb, cv2.COLOR_RGB2BGR)
+    assert _near(out[80:200, 20], REGION_COLOUR).mean() > 0.9
+    assert _near(out[209, 30:130], REGION_COLOUR).mean() > 0.9
+    assert np.array_equal(out[120:200, 40:120], plain[120:200, 40:120])
+    # Its caption sits above the box (coloured text on a darkened plate), the perch's inside its box, which starts at
+    # the top edge, below the banner (whose 24 rows keep the frame's own text only).
+    assert _near(out[40:58, 20:140], REGION_COLOUR).sum() > _near(plain[40:58, 20:140], REGION_COLOUR).sum() + 10
+    assert out[40:58, 20:140].mean() < plain[40:58, 20:140].mean()
+    assert _near(out[24:40, 182:210], REGION_COLOUR).sum() >= _near(plain[24:40, 182:210], REGION_COLOUR).sum() + 3
+    assert out[24:40, 182:210].mean() < plain[24:40, 182:210].mean()
+    # Nothing is drawn outside the boxes, their captions and the banner.
+    assert np.array_equal(out[215:, 150:], plain[215:, 150:])
+
+
+def test_a_region_event_is_drawn_in_the_event_colour_and_boxes_follow_a_resized_frame() -> None:
+    r = region_result(door_event=True)
+    out = annotate(r.frame.rgb, r)
+    assert _near(out[80:200, 20], EVENT_COLOUR).mean() > 0.9
+    assert not _near(out[80:200, 20], REGION_COLOUR).any()
+    # The web view annotates a shrunken copy: the boxes are scaled to it (door's left edge at x = 10 of 160).
+    half = cv2.resize(r.frame.rgb, (160, 120), interpolation=cv2.INTER_AREA)
+    small = annotate(half, r)
+    assert small.shape == (120, 160, 3)
+    assert _near(small[45:95, 10], EVENT_COLOUR).mean() > 0.9
+    assert not _near(small[45:95, 20], EVENT_COLOUR).any()
+
+
+def test_many_regions_are_counted_in_the_banner() -> None:
+    r = make_result()
+    r.classes = []
+    r.regions = tuple(RegionResult(f"shelf-{i}", (i * 30, 100, 25, 25), "full", 0.9) for i in range(8))
+    assert caption(r) == "8 regions"
+    out = annotate(r.frame.rgb, r)
+    assert _near(out[110:120, 0], REGION_COLOUR).all()
 
 
 def test_fps_meter() -> None:
