@@ -31,6 +31,8 @@ SPEC_FILE = "edge_classifier_spec.json"
 LABELS_FILE = "labels.txt"
 SPEC_SCHEMA_VERSION = 1
 _BACKGROUND_NAMES = frozenset({"background", "unused_background", "???", "__background__"})
+# ImageNet classifiers trained by TF-slim and its descendants: 1000 classes after a "background" output 0.
+IMAGENET_WITH_BACKGROUND = 1001
 
 
 @dataclass(frozen=True)
@@ -223,7 +225,8 @@ def fit_labels(labels: Sequence[str], num_outputs: int, source: str, offset: int
 
     A 1001-output ImageNet model has "background" at index 0; its labels file may or may not
     list it. The returned labels never include it, so class ids are the same for 1000- and
-    1001-output models.
+    1001-output models. Any other model's "background" (a custom model's "nothing here" class)
+    is a class like the others: dropping it would shift every id by one and hide that answer.
 
     Raises:
         LabelsError: the number of labels fits neither the outputs nor outputs minus one.
@@ -231,7 +234,8 @@ def fit_labels(labels: Sequence[str], num_outputs: int, source: str, offset: int
     labels = tuple(labels)
     if offset is None:
         if len(labels) == num_outputs:
-            offset = 1 if labels and labels[0].strip().lower() in _BACKGROUND_NAMES else 0
+            imagenet_background = num_outputs == IMAGENET_WITH_BACKGROUND and labels[0].strip().lower() in _BACKGROUND_NAMES
+            offset = 1 if imagenet_background else 0
         elif len(labels) == num_outputs - 1:
             offset = 1
         else:
@@ -386,7 +390,7 @@ def build_spec(
     else:
         origin["labels"] = "none"
         # Without labels, the ImageNet convention still tells the offset: 1001 outputs = background first.
-        offset = offset_hint if offset_hint is not None else (1 if num_outputs == 1001 else 0)
+        offset = offset_hint if offset_hint is not None else (1 if num_outputs == IMAGENET_WITH_BACKGROUND else 0)
     origin["label_offset"] = "user" if o.label_offset is not None else ("embedded" if "label_offset" in embedded else "inferred")
 
     return ModelSpec(

@@ -54,6 +54,14 @@ def test_fit_labels_offsets() -> None:
         fit_labels(labels[:999], 1001, "x")
 
 
+def test_a_custom_models_background_class_is_a_class() -> None:
+    # A model trained with a "nothing here" class called background: its answer must stay visible, ids unshifted.
+    assert fit_labels(("background", "cat", "dog"), 3, "x") == (("background", "cat", "dog"), 0)
+    assert fit_labels(("Background", "bird"), 2, "x") == (("Background", "bird"), 0)
+    # Without the background line, a file one short still means output 0 is not a class, whatever the size.
+    assert fit_labels(("cat", "dog"), 3, "x") == (("cat", "dog"), 1)
+
+
 def test_parse_labels_formats() -> None:
     assert parse_labels("cat\ndog\n\n", "f") == ("cat", "dog")
     assert parse_labels("0 cat\n2: dog\n", "f") == ("cat", "class 1", "dog")
