@@ -709,6 +709,20 @@ PHOTO_OPTIONS: tuple[Option, ...] = (
 )  # fmt: skip
 
 
+#: ``edge-classifier collect``: the source options of ``run`` and its own.
+COLLECT_OPTIONS: tuple[Option, ...] = (
+    *(opt for opt in RUN_OPTIONS if opt.name in ("source", "timeout", "reconnect-timeout", "realtime")),
+    Option("quiet", "flag", "do not print each photo's path on stdout", short="-q", in_config=False),
+    Option("out", "str", "the dataset folder: photos go to OUT/LABEL/ (default photos)", default="photos", metavar="DIR",
+           in_config=False),
+    Option("count", "int", "photos to take (default 50)", default=50, low=1, high=1_000_000, example="50", metavar="N",
+           in_config=False),
+    Option("every", "float", "seconds between photos, of the stream's own time; 0 = every frame (default 2)", default=2.0,
+           low=0.0, high=_DAY, example="2", metavar="S", in_config=False),
+    Option("quality", "int", "JPEG quality (default 92)", default=92, low=1, high=100, example="92", in_config=False),
+)  # fmt: skip
+
+
 def option(name: str, table: Iterable[Option] = (*RUN_COMMAND_OPTIONS, *BENCH_OPTIONS)) -> Option:
     """The option called ``name`` (``top-k`` or ``top_k``).
 

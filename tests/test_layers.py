@@ -25,6 +25,7 @@ LAYERS: dict[str, int] = {
     "edge_classifier.session": 70,
     "edge_classifier.pipeline": 70,  # deprecated re-exports of loop and session
     "edge_classifier.loop": 65,
+    "edge_classifier.collect": 62,  # training photos from a source's frames, written whole
     "edge_classifier.sources": 60,
     "edge_classifier.sinks": 60,
     "edge_classifier.web": 60,

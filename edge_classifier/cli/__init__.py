@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from ..classifier import Classifier
 
 # Each module registers its subcommand; listed here so the order of --help is deliberate.
-SUBCOMMANDS: tuple[str, ...] = ("classify", "evaluate", "run", "service", "devices", "doctor", "bench")
+SUBCOMMANDS: tuple[str, ...] = ("classify", "evaluate", "run", "collect", "service", "devices", "doctor", "bench")
 
 EXIT_OK = 0
 EXIT_ERROR = 1
