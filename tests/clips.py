@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import cv2
+import numpy as np
 
 
 def write_clip(
@@ -30,6 +31,22 @@ def write_clip(
     finally:
         writer.release()
     return path
+
+
+def video_frames(path: Path) -> list[np.ndarray]:
+    """Every frame of a video file, BGR, in order."""
+    cap = cv2.VideoCapture(str(path))
+    if not cap.isOpened():
+        raise AssertionError(f"{path} is not playable")
+    frames = []
+    try:
+        while True:
+            ok, bgr = cap.read()
+            if not ok:
+                return frames
+            frames.append(bgr)
+    finally:
+        cap.release()
 
 
 def read_video(path: Path) -> tuple[int, float, tuple[int, int]]:

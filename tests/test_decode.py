@@ -20,6 +20,7 @@ from edge_classifier.decode import decode_jpeg, jpeg_size, reduced_scale, reduce
 from edge_classifier.errors import ConfigError, ImageError
 from edge_classifier.preprocess import crop_box, fit_to_spec, load_image, min_source_size
 from edge_classifier.sources import OpenCvSource, sample_clip_path
+from tests.clips import video_frames
 from tests.conftest import CORAL, EXPECTED, INSECTS
 
 MNV2 = CORAL / "mobilenet_v2_1.0_224_quant.tflite"
@@ -227,16 +228,6 @@ def _mjpeg_clip(path: Path, frames: list[np.ndarray], size: tuple[int, int]) -> 
     return path
 
 
-def _bgr_frames(video: Path) -> list[np.ndarray]:
-    cap = cv2.VideoCapture(str(video))
-    out = []
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        out.append(bgr)
-    cap.release()
-    return out
 
 
 def _labels(clf: Classifier, source: OpenCvSource, need: tuple[int, int] | None) -> tuple[list[str], tuple[int, ...]]:
@@ -252,7 +243,7 @@ def _labels(clf: Classifier, source: OpenCvSource, need: tuple[int, int] | None)
 
 def test_mjpeg_frames_of_the_sample_clip_and_a_720p_clip_within_tolerance(tmp_path: Path) -> None:
     """The sample clip, enlarged to 1280x960, and a drifting 720p cat, as MJPEG files: decoded reduced vs whole."""
-    clip = _mjpeg_clip(tmp_path / "sample.avi", _bgr_frames(sample_clip_path()), (1280, 960))
+    clip = _mjpeg_clip(tmp_path / "sample.avi", video_frames(sample_clip_path()), (1280, 960))
     cat = cv2.imread(str(CORAL / "cat_720p.jpg"))
     drift = [np.ascontiguousarray(np.roll(cat, (i % 12) * 8, axis=1)) for i in range(24)]
     cat_clip = _mjpeg_clip(tmp_path / "cat.avi", drift, (1280, 720))

@@ -13,6 +13,7 @@ from edge_classifier.cli import build_parser, main
 from edge_classifier.config import apply_config, load_config
 from edge_classifier.errors import ConfigError
 from tests import region_clips as rc
+from tests.clips import video_frames
 
 
 @pytest.fixture(scope="module")
@@ -71,14 +72,7 @@ def test_the_recording_shows_each_region_box_and_its_state(scene: Path, mnv2: Pa
     code = main(["run", "-s", str(scene), "-m", str(mnv2), "--region", "feeder=0,0,224,224", "--region", "door=224,0,224,224",
                  "--record", str(video), "--record-fps", "30", "--stats-interval", "0"])  # fmt: skip
     assert code == 0
-    cap = cv2.VideoCapture(str(video))
-    frames = []
-    while True:
-        ok, bgr = cap.read()
-        if not ok:
-            break
-        frames.append(bgr)
-    cap.release()
+    frames = video_frames(video)
     assert len(frames) == 120
     bgr = frames[100]
     amber = np.array([0, 200, 255])
