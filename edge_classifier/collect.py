@@ -27,6 +27,8 @@ __all__ = ["Collected", "check_label", "collect", "encode_photo"]
 
 # Left free on the disk after a photo: the rest of the system (logs, the OS) must not be starved by a long session.
 _MARGIN = 1 << 20
+# Most file systems allow 255 bytes a name; a label that long is a mistake (a pasted path, a sentence).
+_MAX_NAME_BYTES = 100
 _BAD_CHARACTERS = frozenset('/\\\0:*?"<>|')
 
 
@@ -57,12 +59,15 @@ def check_label(label: str) -> str:
     """
     name = label.strip()
     bad = sorted({c for c in name if c in _BAD_CHARACTERS or ord(c) < 32})
-    if not name or name in (".", "..") or name.startswith(".") or bad:
+    long = len(name.encode("utf-8")) > _MAX_NAME_BYTES
+    if not name or name in (".", "..") or name.startswith(".") or bad or long:
         why = (
             "is empty"
             if not name
             else f"holds {', '.join(repr(c) for c in bad)}, which a folder name cannot"
             if bad
+            else f"is {len(name.encode('utf-8'))} bytes long; a folder name holds at most {_MAX_NAME_BYTES}"
+            if long
             else "starts with '.', which makes a hidden folder that training skips"
         )
         raise ConfigError(f"label {label!r}", why, 'give the class a plain name, e.g. "garage door open" or garage_open')

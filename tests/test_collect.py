@@ -65,7 +65,8 @@ def test_the_source_ending_first_is_said_with_the_fix(tmp_path: Path, capsys: py
 @pytest.mark.parametrize(
     ("label", "cause"),
     [("", "is empty"), ("  ", "is empty"), ("a/b", "holds '/'"), ("..", "starts with '.'"), (".hidden", "starts with '.'"),
-     ("door:open", "holds ':'"), ("tab\there", "holds '\\t'")],
+     ("door:open", "holds ':'"), ("tab\there", "holds '\\t'"), ("x" * 101, "is 101 bytes long; a folder name holds at most 100"),
+     ("ä" * 51, "is 102 bytes long")],
 )  # fmt: skip
 def test_a_label_that_cannot_be_a_folder_is_refused(label: str, cause: str) -> None:
     with pytest.raises(ConfigError, match="label") as info:
