@@ -673,6 +673,9 @@ REGION_OPTIONS: tuple[Option, ...] = (
            metavar="S", group=_REGIONS),
     Option("clips-max-mb", "float", "keep the clips folder under this many MB, the oldest clips removed first",
            default=1000.0, low=0.0, low_open=True, high=1e9, example="500", metavar="MB", group=_REGIONS),
+    Option("clip-format", "str", "mp4 (mp4v: cheap to encode, not playable in browsers) or webm (VP8: plays in browsers "
+           "and Home Assistant, about 8x the encoding CPU)", default="mp4", choices=("mp4", "webm"), example="webm",
+           group=_REGIONS),
 )  # fmt: skip
 
 _WEB = "web view (a live page for a headless camera)"

@@ -15,12 +15,14 @@ import cv2
 import pytest
 
 from edge_classifier import Classifier, LoopOptions
+from edge_classifier.cli import main
 from edge_classifier.errors import ConfigError
 from edge_classifier.session import run_pipeline
 from edge_classifier.sinks import JsonlSink
 from edge_classifier.sinks.clips import CLIP_NAME, ClipSink, FrameRing, _Stored, clip_fps, clip_stem
 from tests import region_clips as rc
 from tests.conftest import REPO
+from tests.test_web import browser  # noqa: F401 - a fixture used by name
 
 
 def run(clf: Classifier, source: Path, sinks: list[Any], **options: Any) -> tuple[list[dict[str, Any]], str]:
@@ -51,6 +53,56 @@ def test_each_event_gets_a_clip_with_exactly_pre_and_post_seconds_of_frames(clf:
         cap.release()
         image = cv2.imread(str(snapshot))
         assert image is not None and image.shape[:2] == rc.frame_size()[::-1] and rc.read_mark(image) == frame
+
+
+def test_webm_clips_are_vp8_with_the_same_frames(clf: Classifier, scene: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "events"
+    sink = ClipSink(folder, pre=1.0, post=1.0, format="webm")
+    records, _ = run(clf, scene, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=rc.two_regions())
+    events = [r["event"] for r in records if "event" in r]
+    assert len(events) == 5 and sink.written == 5
+    for e in events:
+        clip = Path(e["clip"])
+        assert clip.suffix == ".webm" and CLIP_NAME.match(clip.name) and Path(e["snapshot"]) == clip.with_suffix(".jpg")
+        frame = e["frame_index"]
+        assert rc.read_marks(clip) == list(range(max(0, frame - 30), min(120, frame + 31))), clip.name
+        cap = cv2.VideoCapture(str(clip))
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little").decode("ascii", "replace")
+        cap.release()
+        assert fourcc.upper() in ("VP80", "VP8\0"), fourcc
+        assert clip.read_bytes()[:4] == b"\x1a\x45\xdf\xa3"  # EBML: a Matroska/WebM file
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no part file left
+
+
+def test_a_browser_plays_the_webm_clip_and_not_the_mp4v_one(browser: Any, scene: Path, mnv2: Path, tmp_path: Path) -> None:  # noqa: F811
+    # Both formats through the command line, then a real Chromium loads each in a <video> element.
+    for fmt in ("mp4", "webm"):
+        code = main(["run", "-s", str(scene), "-m", str(mnv2), "--region", "feeder=0,0,224,224", "--clips", str(tmp_path / fmt),
+                     "--clip-format", fmt, "--pre", "0.5", "--post", "0.5", "--stats-interval", "0", "-q"])  # fmt: skip
+        assert code == 0
+    clips = {fmt: sorted((tmp_path / fmt).glob(f"*.{fmt}"))[0] for fmt in ("mp4", "webm")}
+    page_file = tmp_path / "page.html"
+    page_file.write_text("<!doctype html><body>" + "".join(f'<video id="{k}" src="{v.as_uri()}" preload="auto" muted></video>'
+                                                          for k, v in clips.items()) + "</body>")  # fmt: skip
+    page = browser.new_page()
+    try:
+        page.goto(page_file.as_uri())
+        states = {}
+        for fmt in clips:
+            states[fmt] = page.evaluate(
+                """id => new Promise(done => {
+                    const v = document.getElementById(id);
+                    const report = () => done({width: v.videoWidth, error: v.error ? v.error.code : 0});
+                    if (v.readyState >= 2 || v.error) { report(); return; }
+                    v.addEventListener("loadeddata", report); v.addEventListener("error", report);
+                    setTimeout(report, 10000);
+                })""",
+                fmt,
+            )
+    finally:
+        page.close()
+    assert states["webm"] == {"width": 448, "error": 0}
+    assert states["mp4"]["error"] == 4  # MEDIA_ERR_SRC_NOT_SUPPORTED: why webm exists
 
 
 def test_the_whole_frame_event_gets_a_clip_too(clf: Classifier, coral: Path, tmp_path: Path) -> None:
@@ -188,6 +240,7 @@ def test_clip_names_sort_by_time_and_are_safe_file_names() -> None:
         ({"post": float("nan")}, "post=nan"),
         ({"max_mb": 0}, "clips-max-mb=0"),
         ({"quality": 0}, "quality=0"),
+        ({"format": "avi"}, "(?s)clip format='avi'.*mp4, webm"),
     ],
 )
 def test_bad_clip_options_are_config_errors(kwargs: dict[str, Any], words: str, tmp_path: Path) -> None:

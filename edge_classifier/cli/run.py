@@ -65,7 +65,7 @@ def build_sinks(args: argparse.Namespace) -> list[Any]:
 
     sinks: list[Any] = []
     if getattr(args, "clips", None):
-        sinks.append(ClipSink(args.clips, pre=args.pre, post=args.post, max_mb=args.clips_max_mb))
+        sinks.append(ClipSink(args.clips, pre=args.pre, post=args.post, max_mb=args.clips_max_mb, format=args.clip_format))
     if args.jsonl:
         sinks.append(JsonlSink(args.jsonl, events_only=args.events_only))
     if args.record:

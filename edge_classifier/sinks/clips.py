@@ -6,7 +6,7 @@ last ``pre`` seconds (+1 s of slack for the model's latency). When a label or st
 the files at once (``<folder>/<time>_<region>_<state>.mp4`` and a ``.jpg`` snapshot of the event frame) and puts
 those names on the event, so the event's JSONL record and MQTT message carry them; the clip takes the ring's frames
 from ``pre`` seconds before the event and the frames of the ``post`` seconds after it, and a second thread writes
-it as MP4 (mp4v) while the next frames are buffered.
+it (MP4 with mp4v by default, or WebM with VP8 for browsers: ``format``) while the next frames are buffered.
 
 Bounds: memory is the ring (JPEG at quality 80 is about 0.12 MB per 720p frame, so 3.6 MB per second of pre-roll
 at 30 fps; ``benchmarks/bench_regions.py`` measures it), never more than ``ring_max_mb`` (64); plus the compressed
@@ -49,7 +49,13 @@ log = logging.getLogger(__name__)
 __all__ = ["CLIP_NAME", "ClipSink", "FrameRing", "clip_stem"]
 
 #: Names of the files this sink writes (and the only ones its retention ever removes).
-CLIP_NAME = re.compile(r"^\d{8}-\d{6}\.\d{3}_[A-Za-z0-9_-]+\.(?:mp4|jpg)$")
+CLIP_NAME = re.compile(r"^\d{8}-\d{6}\.\d{3}_[A-Za-z0-9_-]+\.(?:mp4|webm|jpg)$")
+
+#: Clip formats: file extension and OpenCV FourCC. mp4 (MPEG-4 Part 2) is cheap to encode and plays in VLC and most
+#: players, not in browsers; webm (VP8) plays in every current browser (Home Assistant's media browser, the web view's
+#: users) and costs about 8x the encoding CPU (720p on the x86 build machine: 31 against 3.6 ms a frame, 1.8x the
+#: bytes), in the clip writer's thread, off the loop's path.
+CLIP_FORMATS: dict[str, tuple[str, str]] = {"mp4": (".mp4", "mp4v"), "webm": (".webm", "VP80")}
 
 #: Seconds the ring keeps beyond ``pre``: the event frame may reach the sink this much after it was captured.
 RING_SLACK = 1.0
@@ -132,12 +138,18 @@ class _Clip:
     t_end: float
     snapshot: np.ndarray
     box: tuple[int, int, int, int] | None
+    ext: str = ".mp4"
     frames: list[_Stored] = field(default_factory=list)
     nbytes: int = 0
 
     @property
     def video(self) -> Path:
-        return self.stem.with_name(self.stem.name + ".mp4")
+        return self.stem.with_name(self.stem.name + self.ext)
+
+    @property
+    def part(self) -> Path:
+        """Where the video is written before it is renamed into place (hidden: never taken for a clip)."""
+        return self.stem.with_name(f".{self.stem.name}.part{self.ext}")
 
     @property
     def image(self) -> Path:
@@ -190,6 +202,8 @@ class ClipSink:
         memory_mb: the most MB of compressed frames the clips not yet written may hold together (estimated when
             the event comes, from the buffer's rate); an event beyond it gets no clip (counted in ``dropped``,
             warned). One clip is always taken when none is pending.
+        format: ``"mp4"`` (mp4v: cheap, not playable in browsers) or ``"webm"`` (VP8: plays in browsers, about 8x
+            the encoding CPU); see :data:`CLIP_FORMATS`.
 
     Attributes:
         written: clips written.
@@ -199,7 +213,8 @@ class ClipSink:
             because the clips before them were not yet written (``memory_mb``); the run's summary reports it.
 
     Raises:
-        ConfigError: a negative ``pre``/``post``, a ``max_mb`` or ``ring_max_mb`` that is not positive, a bad ``quality``.
+        ConfigError: a negative ``pre``/``post``, a ``max_mb`` or ``ring_max_mb`` that is not positive, a bad ``quality``
+            or ``format``.
     """
 
     blocking = False  # write() only queues; the sink's threads compress and write
@@ -215,6 +230,7 @@ class ClipSink:
         quality: int = 80,
         ring_max_mb: float = 64.0,
         memory_mb: float = 96.0,
+        format: str = "mp4",  # noqa: A002 - the word users know, as in --clip-format
     ) -> None:
         for name, value in (("pre", pre), ("post", post)):
             if not (isinstance(value, (int, float)) and math.isfinite(value) and 0 <= value <= 600):
@@ -226,6 +242,10 @@ class ClipSink:
                 raise ConfigError(f"{name}={mb!r}", "is not a positive number of MB", "use e.g. 64")
         if isinstance(quality, bool) or not isinstance(quality, int) or not 1 <= quality <= 100:
             raise ConfigError(f"clip quality={quality!r}", "is not a JPEG quality from 1 to 100", "use e.g. 80")
+        if format not in CLIP_FORMATS:
+            raise ConfigError(f"clip format={format!r}", "is not a clip format", f"use one of: {', '.join(CLIP_FORMATS)}")
+        self.format = format
+        self.ext, self.fourcc = CLIP_FORMATS[format]
         self.folder = Path(folder)
         self.pre = float(pre)
         self.post = float(post)
@@ -337,7 +357,7 @@ class ClipSink:
             stem, n = f"{base}-{n}", n + 1
         self._stems.append(stem)
         t = result.frame.stream_time
-        clip = _Clip(self.folder / stem, t, t + self.post, result.frame.rgb, box)
+        clip = _Clip(self.folder / stem, t, t + self.post, result.frame.rgb, box, self.ext)
         with self._lock:
             held = sum(c.nbytes for c in self._inflight)
             if self._inflight and held + self._estimate() > self.memory_bytes:
@@ -449,10 +469,10 @@ class ClipSink:
         with open(clip.image, "wb") as out:  # open/write raise ENOSPC; cv2.imwrite would only return False
             out.write(buf.tobytes())
         h, w = _decode(clip.frames[0].jpeg).shape[:2]
-        part = clip.video.with_name("." + clip.video.name.replace(".mp4", ".part.mp4"))
-        writer = cv2.VideoWriter(str(part), cv2.VideoWriter.fourcc(*"mp4v"), clip_fps(clip.frames), (w, h))
+        part = clip.part
+        writer = cv2.VideoWriter(str(part), cv2.VideoWriter.fourcc(*self.fourcc), clip_fps(clip.frames), (w, h))
         if not writer.isOpened():
-            raise OSError("OpenCV cannot write mp4v video there (an OpenCV build without FFmpeg?)")
+            raise OSError(f"OpenCV cannot write {self.fourcc} video there (an OpenCV build without FFmpeg or its encoder?)")
         try:
             for f in clip.frames:
                 img = _decode(f.jpeg)
@@ -467,7 +487,7 @@ class ClipSink:
         os.replace(part, clip.video)
 
     def _discard(self, clip: _Clip) -> None:
-        for p in (clip.image, clip.video, clip.video.with_name("." + clip.video.name.replace(".mp4", ".part.mp4"))):
+        for p in (clip.image, clip.video, clip.part):
             with contextlib.suppress(OSError):
                 p.unlink(missing_ok=True)
 
@@ -499,7 +519,7 @@ class ClipSink:
         for stem in sorted(sizes):  # names start with the time: oldest first
             if total <= self.max_bytes:
                 break
-            for ext in (".mp4", ".jpg"):
+            for ext in (*(e for e, _ in CLIP_FORMATS.values()), ".jpg"):
                 try:
                     (self.folder / (stem + ext)).unlink(missing_ok=True)
                 except OSError as exc:
