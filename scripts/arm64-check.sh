@@ -2,11 +2,13 @@
 # The runtime test suite on the Raspberry Pi's own architecture: an arm64 Debian root file system (the userland of
 # Raspberry Pi OS: Bookworm, Python 3.11; or --suite trixie, Python 3.13) run through qemu user-mode emulation.
 #
-# Usage: bash scripts/arm64-check.sh [--suite bookworm|trixie] [--all | --prepare] [--rebuild] [pytest args]
+# Usage: bash scripts/arm64-check.sh [--suite bookworm|trixie] [--all | --prepare | --host-tools] [--rebuild] [pytest args]
 #   default: the core runtime tests (scripts/arm64/core-tests.txt: those whose outcome can depend on the CPU);
 #   --all: every runtime test (over an hour and a half of CPU under emulation: by hand or nightly, not in CI);
 #   --prepare: only build or refresh the cached root and its venv, no tests (CI does this while its first stages
-#   run; a check started meanwhile waits for it on the cache's lock).
+#   run; a check started meanwhile waits for it on the cache's lock);
+#   --host-tools: only install what the host needs from apt (debootstrap, Debian's keyring), then exit. CI runs it
+#   before anything else runs in the background, so no two apt-get calls ever race for dpkg's lock.
 #
 # Needs root (or password-less sudo) on a Debian-family host with apt, and deb.debian.org and PyPI on first use.
 # Cached outside the repository, in $EDGE_CLASSIFIER_ARM64_CACHE (default /var/cache/edge-classifier/arm64-SUITE):
@@ -36,6 +38,7 @@ while [ $# -gt 0 ]; do
     --rebuild) REBUILD=1; shift ;;
     --all) TESTS=all; shift ;;
     --prepare) TESTS=prepare; shift ;;
+    --host-tools) TESTS=host-tools; shift ;;
     --) shift; break ;;
     *) break ;;
   esac
@@ -102,9 +105,25 @@ case "$(uname -m)" in aarch64 | arm64) METHOD=native ;; *) METHOD=binfmt ;; esac
 need=()
 command -v debootstrap >/dev/null 2>&1 || need+=(debootstrap)
 [ -f "$KEYRING" ] || need+=(debian-archive-keyring)
+# Another apt-get (a test script's) may hold apt's locks: DPkg::Lock::Timeout waits for dpkg's, but `apt-get update`
+# fails at once on the lists' lock (apt 2.6), so each call is retried for up to two minutes.
+host_apt() {
+  local try
+  for try in 1 2 3 4 5 6 7 8 9 10 11 12; do
+    if env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=120 "$@"; then return 0; fi
+    log "apt-get $1 failed (another apt-get running?): try $try of 12, again in 10 s"
+    sleep 10
+  done
+  return 1
+}
 if [ ${#need[@]} -gt 0 ]; then
   log "installing on the host: ${need[*]}"
-  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  { host_apt update -qq && host_apt install -y -qq "${need[@]}" >/dev/null; } ||
+    unavailable "could not install ${need[*]} with apt-get (see the lines above)"
+fi
+if [ "$TESTS" = host-tools ]; then
+  log "host tools ready: debootstrap $(dpkg-query -W -f='${Version}' debootstrap 2>/dev/null || echo '?')"
+  exit 0
 fi
 
 # ---- qemu-aarch64 >= 8 -------------------------------------------------------------------------------------------

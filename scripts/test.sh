@@ -16,7 +16,9 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
+  # Lock::Timeout: wait for another apt-get (the arm64 check's) instead of failing on dpkg's lock.
+  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
 fi
 
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv
