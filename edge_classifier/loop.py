@@ -45,7 +45,7 @@ from .preprocess import min_source_size
 from .regions import Region, frame_region, pixel_box, region_spec
 from .results import Frame, Prediction, RegionResult, Result
 from .smoothing import Smoother, StateSmoother, settle_frames
-from .sources.base import Source
+from .sources.base import Source, file_fps
 from .spec import ModelSpec
 from .states import compile_states
 from .triggers import TriggerPlan
@@ -311,13 +311,6 @@ class FrameLoop:
             self._stop.set()
 
     # --- capture thread -----------------------------------------------------------------
-    def _stream_fps(self) -> float | None:
-        """The frame rate a file read faster than real time is timed by (None: live sources use the clock)."""
-        fps = getattr(self.source, "fps", None)
-        if self.source.live or not isinstance(fps, (int, float)) or not fps > 0:
-            return None
-        return float(fps)
-
     def _tap(self, frame: Frame, live: bool) -> None:
         for tap in list(self._taps):
             try:
@@ -329,7 +322,7 @@ class FrameLoop:
     def _capture(self) -> None:
         try:
             frames = iter(self.source)
-            fps = self._stream_fps()
+            fps = file_fps(self.source)
             live = self.source.live
             while not self._stop.is_set():
                 t0 = time.perf_counter()

@@ -16,9 +16,11 @@ command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
 command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
-  # Lock::Timeout: wait for another apt-get (the arm64 check's) instead of failing on dpkg's lock.
-  $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq &&
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null
+  # DPkg::Lock::Timeout waits for dpkg's lock if another apt-get holds it (`apt-get update` does not wait on its lists'
+  # lock: CI installs the arm64 check's packages before this runs, so the two never overlap).
+  { $SUDO apt-get -o DPkg::Lock::Timeout=600 update -qq &&
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "${need[@]}" >/dev/null; } ||
+    { echo "test.sh: could not install ${need[*]} with apt-get (see above): install them, then run this again" >&2; exit 1; }
 fi
 
 [ -x .venv/bin/python ] || "${PYTHON:-python3}" -m venv .venv

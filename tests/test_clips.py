@@ -18,7 +18,7 @@ from edge_classifier import Classifier, LoopOptions
 from edge_classifier.cli import main
 from edge_classifier.errors import ConfigError
 from edge_classifier.session import run_pipeline
-from edge_classifier.sinks import JsonlSink
+from edge_classifier.sinks import JsonlSink, clips
 from edge_classifier.sinks.clips import CLIP_NAME, ClipSink, FrameRing, _Stored, clip_fps, clip_stem
 from tests import region_clips as rc
 from tests.conftest import REPO
@@ -55,7 +55,9 @@ def test_each_event_gets_a_clip_with_exactly_pre_and_post_seconds_of_frames(clf:
         assert image is not None and image.shape[:2] == rc.frame_size()[::-1] and rc.read_mark(image) == frame
 
 
-def test_webm_clips_are_vp8_with_the_same_frames(clf: Classifier, scene: Path, tmp_path: Path) -> None:
+def test_webm_clips_are_vp8_with_the_same_frames(
+    clf: Classifier, scene: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
     folder = tmp_path / "events"
     sink = ClipSink(folder, pre=1.0, post=1.0, format="webm")
     records, _ = run(clf, scene, [JsonlSink(tmp_path / "out.jsonl"), sink], regions=rc.two_regions())
@@ -72,6 +74,7 @@ def test_webm_clips_are_vp8_with_the_same_frames(clf: Classifier, scene: Path, t
         assert fourcc.upper() in ("VP80", "VP8\0"), fourcc
         assert clip.read_bytes()[:4] == b"\x1a\x45\xdf\xa3"  # EBML: a Matroska/WebM file
     assert not [p for p in folder.iterdir() if p.name.startswith(".")]  # no part file left
+    assert "is not supported with codec id" not in capfd.readouterr().err  # FFmpeg's VP8 tag chatter kept off stderr
 
 
 def test_a_browser_plays_the_webm_clip_and_not_the_mp4v_one(browser: Any, scene: Path, mnv2: Path, tmp_path: Path) -> None:  # noqa: F811
@@ -103,6 +106,17 @@ def test_a_browser_plays_the_webm_clip_and_not_the_mp4v_one(browser: Any, scene:
         page.close()
     assert states["webm"] == {"width": 448, "error": 0}
     assert states["mp4"]["error"] == 4  # MEDIA_ERR_SRC_NOT_SUPPORTED: why webm exists
+
+
+def test_a_format_this_opencv_cannot_encode_is_refused_at_the_start(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # As on an OpenCV build whose FFmpeg lacks the encoder: one error before the run, naming the fix, not a clip lost
+    # at the first event.
+    monkeypatch.setitem(clips.CLIP_FORMATS, "webm", (".webm", "ZZZZ"))
+    with pytest.raises(ConfigError) as info:
+        ClipSink(tmp_path, format="webm")
+    text = str(info.value)
+    assert "cannot write ZZZZ video into .webm files" in text and "use --clip-format mp4" in text
+    assert clips.encoder_works("mp4v", ".mp4") and clips.encoder_works("VP80", ".webm")
 
 
 def test_the_whole_frame_event_gets_a_clip_too(clf: Classifier, coral: Path, tmp_path: Path) -> None:

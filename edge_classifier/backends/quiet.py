@@ -1,4 +1,4 @@
-"""Keep the TFLite runtime's start-up chatter off the user's terminal, and nothing else.
+"""Keep native libraries' known chatter (TFLite's start-up line, OpenCV's FFmpeg tag warning) off the terminal.
 
 ai-edge-litert's C++ writes ``INFO: Created TensorFlow Lite XNNPACK delegate for CPU.`` straight to
 file descriptor 2 when the first interpreter allocates its tensors. ``sys.stderr`` never sees it, so
@@ -25,8 +25,12 @@ from collections.abc import Iterator
 
 log = logging.getLogger(__name__)
 
-# Exact lines, without their newline: anything else the runtime says is worth showing.
-NOISE: frozenset[bytes] = frozenset({b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU."})
+# Exact lines, without their newline: anything else the runtime says is worth showing. Also OpenCV's FFmpeg, which
+# says this each time it opens a WebM writer for VP8 (the ClipSink's webm format), then writes it correctly.
+NOISE: frozenset[bytes] = frozenset({
+    b"INFO: Created TensorFlow Lite XNNPACK delegate for CPU.",
+    b"OpenCV: FFMPEG: tag 0x30385056/'VP80' is not supported with codec id 139 and format 'webm / WebM'",
+})  # fmt: skip
 
 # fd 2 belongs to the whole process: one redirect at a time. Another thread's stderr output during the
 # window is held in the file and written out when it closes (late, never lost).

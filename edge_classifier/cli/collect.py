@@ -46,12 +46,13 @@ def _source_options(args: argparse.Namespace, spec: str) -> dict[str, Any]:
 
 
 def _timed(source: Any) -> Iterator[Any]:
-    """The source's frames on the stream's own time: a file read faster than real time by its position (as the loop
-    does), so ``--every 2`` means two seconds of video whatever the decoding speed; a camera by its clock."""
-    fps = getattr(source, "fps", None)
-    file_fps = float(fps) if not source.live and isinstance(fps, (int, float)) and fps > 0 else None
+    """The source's frames on the stream's own time, by the loop's rule (:func:`~edge_classifier.sources.file_fps`),
+    so ``--every 2`` means two seconds of video whatever the decoding speed, and of the clock for a camera."""
+    from ..sources import file_fps
+
+    fps = file_fps(source)
     for frame in source:
-        yield dataclasses.replace(frame, t_stream=frame.index / file_fps) if file_fps else frame
+        yield dataclasses.replace(frame, t_stream=frame.index / fps) if fps else frame
 
 
 def run(args: argparse.Namespace) -> int:
@@ -86,7 +87,8 @@ def run(args: argparse.Namespace) -> int:
     elif interrupted:
         line += "; interrupted (every photo saved is whole)"
     print(line, file=sys.stderr)
-    classes = sorted(p.name for p in Path(args.out).iterdir() if p.is_dir() and not p.name.startswith("."))
+    out = Path(args.out)
+    classes = sorted(p.name for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")) if out.is_dir() else []
     train = f"edge-convert train {args.out} -o out/"
     if len(classes) < 2:
         print(f"[collect] next: collect another class (training needs at least 2), then: {train}", file=sys.stderr)

@@ -3,10 +3,11 @@
 picamera2's circular output, for any source: every captured frame (the loop's tap, in the capture thread, so at
 the camera's rate whatever the model's) is JPEG-compressed by a thread of the sink into a ring buffer holding the
 last ``pre`` seconds (+1 s of slack for the model's latency). When a label or state event comes, the sink names
-the files at once (``<folder>/<time>_<region>_<state>.mp4`` and a ``.jpg`` snapshot of the event frame) and puts
-those names on the event, so the event's JSONL record and MQTT message carry them; the clip takes the ring's frames
-from ``pre`` seconds before the event and the frames of the ``post`` seconds after it, and a second thread writes
-it (MP4 with mp4v by default, or WebM with VP8 for browsers: ``format``) while the next frames are buffered.
+the files at once (``<folder>/<time>_<region>_<state>.mp4`` or ``.webm``, and a ``.jpg`` snapshot of the event
+frame) and puts those names on the event, so the event's JSONL record and MQTT message carry them; the clip takes the
+ring's frames from ``pre`` seconds before the event and the frames of the ``post`` seconds after it, and a second
+thread writes it (MP4 with mp4v by default, or WebM with VP8 for browsers: ``format``) while the next frames are
+buffered.
 
 Bounds: memory is the ring (JPEG at quality 80 is about 0.12 MB per 720p frame, so 3.6 MB per second of pre-roll
 at 30 fps; ``benchmarks/bench_regions.py`` measures it), never more than ``ring_max_mb`` (64); plus the compressed
@@ -24,11 +25,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import math
 import os
 import re
 import shutil
+import tempfile
 import threading
 import time
 from collections import deque
@@ -40,6 +43,7 @@ from typing import TypeVar
 import cv2
 import numpy as np
 
+from ..backends.quiet import quiet_runtime_chatter
 from ..errors import ConfigError, SinkError
 from ..results import Frame, LabelEvent, Result, StateEvent
 from .worker import QueueWorker
@@ -56,6 +60,27 @@ CLIP_NAME = re.compile(r"^\d{8}-\d{6}\.\d{3}_[A-Za-z0-9_-]+\.(?:mp4|webm|jpg)$")
 #: users) and costs about 8x the encoding CPU (720p on the x86 build machine: 31 against 3.6 ms a frame, 1.8x the
 #: bytes), in the clip writer's thread, off the loop's path.
 CLIP_FORMATS: dict[str, tuple[str, str]] = {"mp4": (".mp4", "mp4v"), "webm": (".webm", "VP80")}
+
+def _video_writer(path: Path, fourcc: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
+    """An OpenCV writer, opened with FFmpeg's known chatter kept off the terminal (its other words still show)."""
+    with quiet_runtime_chatter():
+        return cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), fps, size)
+
+
+@functools.cache
+def encoder_works(fourcc: str, ext: str) -> bool:
+    """Whether this OpenCV can write ``fourcc`` video into an ``ext`` file (a 16x16 frame in a temporary folder, once
+    per run): OpenCV builds differ (Debian's python3-opencv, a build without FFmpeg or libvpx)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = _video_writer(Path(tmp) / f"probe{ext}", fourcc, 10.0, (16, 16))
+        try:
+            if not writer.isOpened():
+                return False
+            writer.write(np.zeros((16, 16, 3), np.uint8))
+        finally:
+            writer.release()
+        return (Path(tmp) / f"probe{ext}").stat().st_size > 0
+
 
 #: Seconds the ring keeps beyond ``pre``: the event frame may reach the sink this much after it was captured.
 RING_SLACK = 1.0
@@ -246,6 +271,14 @@ class ClipSink:
             raise ConfigError(f"clip format={format!r}", "is not a clip format", f"use one of: {', '.join(CLIP_FORMATS)}")
         self.format = format
         self.ext, self.fourcc = CLIP_FORMATS[format]
+        if not encoder_works(self.fourcc, self.ext):
+            other = next(f for f in CLIP_FORMATS if f != format)
+            raise ConfigError(
+                f"clip format={format!r}",
+                f"this OpenCV ({cv2.__version__}) cannot write {self.fourcc} video into {self.ext} files "
+                "(its FFmpeg lacks the encoder)",
+                f"use --clip-format {other}, or opencv-python-headless from PyPI, whose FFmpeg has both encoders",
+            )
         self.folder = Path(folder)
         self.pre = float(pre)
         self.post = float(post)
@@ -470,7 +503,7 @@ class ClipSink:
             out.write(buf.tobytes())
         h, w = _decode(clip.frames[0].jpeg).shape[:2]
         part = clip.part
-        writer = cv2.VideoWriter(str(part), cv2.VideoWriter.fourcc(*self.fourcc), clip_fps(clip.frames), (w, h))
+        writer = _video_writer(part, self.fourcc, clip_fps(clip.frames), (w, h))
         if not writer.isOpened():
             raise OSError(f"OpenCV cannot write {self.fourcc} video there (an OpenCV build without FFmpeg or its encoder?)")
         try:

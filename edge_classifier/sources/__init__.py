@@ -21,13 +21,16 @@ from ..backends.imx500 import active_sensor
 from ..errors import SourceError
 from ..preprocess import IMAGE_EXTENSIONS
 from ..redact import redact_url
-from .base import Source
+from .base import Source, file_fps
 from .images import ImageSource, is_glob
 from .imx500 import IMX500Source, SensorFrame
 from .opencv import STREAM_SCHEMES, OpenCvSource, spec_kind
 from .picamera import PiCameraSource
 
-__all__ = ["IMX500Source", "ImageSource", "OpenCvSource", "PiCameraSource", "SensorFrame", "Source", "open", "sample_clip_path"]
+__all__ = [
+    "IMX500Source", "ImageSource", "OpenCvSource", "PiCameraSource", "SensorFrame", "Source", "file_fps", "open",
+    "sample_clip_path",
+]  # fmt: skip
 
 _PICAMERA = re.compile(r"^(picamera|picam|libcamera)(\d*)$", re.IGNORECASE)
 _SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")

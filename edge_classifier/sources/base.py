@@ -15,6 +15,17 @@ from ..results import Frame
 log = logging.getLogger(__name__)
 
 
+def file_fps(source: object) -> float | None:
+    """The frame rate a source's frames are timed by on its own timeline: a file's (or folder's) ``fps`` when it is
+    read faster than real time, so intervals and clips measured on it are the same at any decoding speed; None for a
+    live source (or one without a frame rate), whose frames are timed by the clock. Duck-typed: any object with
+    ``live`` and an optional ``fps``."""
+    fps = getattr(source, "fps", None)
+    if getattr(source, "live", False) or isinstance(fps, bool) or not isinstance(fps, (int, float)) or not fps > 0:
+        return None
+    return float(fps)
+
+
 class Source:
     """Frames from a camera, stream, video file or image folder.
 
