@@ -688,3 +688,41 @@ def test_the_page_in_chromium_follows_the_scene(browser: Any, clf: Classifier, s
     x, y, w, h = (round(box[k]) for k in ("x", "y", "width", "height"))
     view = pixels[y : y + h, x : x + w]
     assert view.std() > 20, "the live view in the screenshot is blank"
+
+
+def test_the_page_lists_events_from_before_its_event_stream_opened(browser: Any, clf: Classifier, scenes_clip: Path) -> None:
+    """The race a loaded machine hits: the page's first api/events answer is older than its stream subscription.
+
+    The first answer is made empty here (as if it left the server just before the cat event), and the page opens only
+    after that event was published, so neither that answer nor the stream carries it: the page must fetch the list
+    again once the stream is subscribed.
+    """
+    sink = WebSink(WebOptions(port=0), classifier=clf)
+    with running(clf, scenes_clip, sink):
+        assert sink.server is not None
+        deadline = time.monotonic() + 20
+        while not sink.server.events() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        first = sink.server.events()
+        assert first, "no label event within 20 s"
+        answered: list[str] = []
+
+        def stale_first_answer(route: Any) -> None:
+            answered.append(route.request.url)
+            if len(answered) == 1:
+                route.fulfill(status=200, content_type="application/json", body=json.dumps({"events": []}))
+            else:
+                route.continue_()
+
+        context = browser.new_context(bypass_csp=True)
+        page = context.new_page()
+        page.route("**/api/events", stale_first_answer)
+        assert page.goto(sink.url).status == 200
+        page.wait_for_selector(f'#events li[data-seq="{first[-1]["seq"]}"]', timeout=10_000)
+        assert len(answered) >= 2
+        page.wait_for_function("() => document.querySelectorAll('#events li[data-seq]').length >= 2", timeout=20_000)
+        shown = page.evaluate(
+            "() => Array.from(document.querySelectorAll('#events li[data-seq]'), (li) => Number(li.dataset.seq))"
+        )
+        assert shown == sorted(shown, reverse=True), "the events are not newest first"
+        context.close()
