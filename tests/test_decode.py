@@ -228,8 +228,6 @@ def _mjpeg_clip(path: Path, frames: list[np.ndarray], size: tuple[int, int]) -> 
     return path
 
 
-
-
 def _labels(clf: Classifier, source: OpenCvSource, need: tuple[int, int] | None) -> tuple[list[str], tuple[int, ...]]:
     labels, shape = [], ()
     if need is not None:

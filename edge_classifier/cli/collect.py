@@ -29,22 +29,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def _source_options(args: argparse.Namespace, spec: str) -> dict[str, Any]:
-    """``sources.open`` keywords: whole frames (photos are framed at training, like the runtime does), the timeouts."""
-    from ..sources import ImageSource, OpenCvSource, PiCameraSource
-    from ..sources import open as open_source
-
-    probe = open_source(spec)  # not opened: only its kind is needed
-    if isinstance(probe, PiCameraSource):
-        return {"capture_timeout": args.timeout}
-    if isinstance(probe, OpenCvSource):
-        return {"read_timeout": args.timeout, "realtime": args.realtime, "reconnect_timeout": args.reconnect_timeout,
-                "full_frames": True}  # fmt: skip
-    if isinstance(probe, ImageSource):
-        return {"full_frames": True}
-    return {}
-
-
 def _timed(source: Any) -> Iterator[Any]:
     """The source's frames on the stream's own time, by the loop's rule (:func:`~edge_classifier.sources.file_fps`),
     so ``--every 2`` means two seconds of video whatever the decoding speed, and of the clock for a camera."""
@@ -60,20 +44,18 @@ def run(args: argparse.Namespace) -> int:
     from ..collect import Collected, check_label, collect
     from ..redact import redact_url
     from ..sources import open as open_source
-    from .run import default_source
+    from .run import resolve_source
 
     label = check_label(args.label)  # before a camera is opened
-    spec = args.source
-    if spec is None:
-        spec = default_source()
-        print(f"[collect] no --source given: using {spec}", file=sys.stderr, flush=True)
+    # Whole frames: photos are framed at training, as the runtime frames the camera's picture.
+    spec, options = resolve_source(args, full_frames=True, command="collect")
 
     def saved(path: Path, n: int) -> None:
         if not args.quiet:
             print(f"{path}  ({n}/{args.count})", flush=True)
 
     interrupted = False
-    with open_source(spec, **_source_options(args, spec)) as source:
+    with open_source(spec, **options) as source:
         try:
             done = collect(_timed(source), args.out, label, args.count, args.every, args.quality, on_saved=saved)
         except KeyboardInterrupt as exc:

@@ -99,15 +99,16 @@ def needs_full_frames(args: argparse.Namespace) -> bool:
     )
 
 
-def source_options(args: argparse.Namespace, spec: str) -> dict[str, Any]:
-    """Keyword arguments for ``sources.open`` from the options, fitting the kind of source."""
+def source_options(args: argparse.Namespace, spec: str, full_frames: bool | None = None) -> dict[str, Any]:
+    """Keyword arguments for ``sources.open`` from the options, fitting the kind of source; ``full_frames`` None:
+    whole frames when an output needs them (:func:`needs_full_frames`)."""
     from ..sources import OpenCvSource, PiCameraSource
     from ..sources import open as open_source
 
     probe = open_source(spec)  # not opened: only its kind is needed
     if isinstance(probe, PiCameraSource):
         return {"capture_timeout": args.timeout}
-    full = {"full_frames": True} if needs_full_frames(args) else {}
+    full = {"full_frames": True} if (needs_full_frames(args) if full_frames is None else full_frames) else {}
     if isinstance(probe, OpenCvSource):
         return {"read_timeout": args.timeout, "realtime": args.realtime, "reconnect_timeout": args.reconnect_timeout, **full}
     return full
@@ -137,13 +138,15 @@ def default_source() -> str:
     return str(sample_clip_path())
 
 
-def resolve_source(args: argparse.Namespace) -> tuple[str, dict[str, Any]]:
-    """``--source`` (or the default) and its options."""
+def resolve_source(
+    args: argparse.Namespace, *, full_frames: bool | None = None, command: str = "run"
+) -> tuple[str, dict[str, Any]]:
+    """``--source`` (or the default, said on stderr as ``[command] ...``) and its options (see :func:`source_options`)."""
     spec = args.source
     if spec is None:
         spec = default_source()
-        print(f"[run] no --source given: using {spec}", file=sys.stderr, flush=True)
-    return spec, source_options(args, spec)
+        print(f"[{command}] no --source given: using {spec}", file=sys.stderr, flush=True)
+    return spec, source_options(args, spec, full_frames)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -58,7 +58,7 @@ def annotate(rgb: np.ndarray, result: Result, fps: float | None = None) -> np.nd
         _draw_regions(bgr, result, scale, thickness, banner)
     # Darken, not blacken, the banner so the scene stays visible beneath the text.
     bgr[:banner] = (bgr[:banner].astype(np.uint16) * 2 // 5).astype(np.uint8)
-    colour = (80, 255, 80) if result.event is not None else (255, 255, 255)
+    colour = EVENT_COLOUR if result.event is not None else (255, 255, 255)
     cv2.putText(
         bgr,
         text,

@@ -61,6 +61,7 @@ CLIP_NAME = re.compile(r"^\d{8}-\d{6}\.\d{3}_[A-Za-z0-9_-]+\.(?:mp4|webm|jpg)$")
 #: bytes), in the clip writer's thread, off the loop's path.
 CLIP_FORMATS: dict[str, tuple[str, str]] = {"mp4": (".mp4", "mp4v"), "webm": (".webm", "VP80")}
 
+
 def _video_writer(path: Path, fourcc: str, fps: float, size: tuple[int, int]) -> cv2.VideoWriter:
     """An OpenCV writer, opened with FFmpeg's known chatter kept off the terminal (its other words still show)."""
     with quiet_runtime_chatter():
